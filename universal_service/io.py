@@ -1,0 +1,723 @@
+"""Read a region folder into a validated :class:`Region`, and write results atomically.
+
+A region folder holds a ``region.toml`` naming its layers::
+
+    name = "Qiannan"
+    crs = "EPSG:32648"            # metric CRS every layer is reprojected to (optional: UTM guessed)
+    [layers]
+    villages = "villages.gpkg"    # or a table: {path = "v.csv", crs = "EPSG:4326"}
+    districts = "districts.gpkg"
+    dem = "dem.tif"
+    pops = "pops.gpkg"
+    towers = "towers.gpkg"        # optional
+    roads = "roads.gpkg"          # optional
+    operators = "operators.csv"
+
+Vector layers are read from GeoPackage, GeoJSON, Shapefile, GeoParquet or CSV (with lon/lat
+columns, WGS84 unless the layer names a ``crs``); the DEM from GeoTIFF or netCDF. Column names are
+normalised once here (see :data:`universal_service.schema.ALIASES`). Validation collects every
+problem across all layers and raises one :class:`~universal_service.errors.InputDataError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import xarray as xr
+
+from .errors import InputDataError, format_rows
+from .schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
+
+log = logging.getLogger(__name__)
+
+VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".parquet", ".geoparquet", ".csv"}
+RASTER_SUFFIXES = {".tif", ".tiff", ".nc", ".nc4"}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A loaded, validated region, every layer in one metric CRS.
+
+    Attributes
+    ----------
+    name : str
+    crs : pyproj.CRS
+        Projected CRS with metre units shared by every layer.
+    villages, districts, pops, towers, roads : geopandas.GeoDataFrame
+        Layers with normalised columns (``towers`` and ``roads`` may be empty).
+    operators : pandas.DataFrame
+    dem : xarray.DataArray
+        Elevation [m] with dims ``(y, x)``, NaN where unknown.
+    meta : dict
+        The ``[meta]`` table of ``region.toml`` (provenance, flags such as synthetic DEM detail).
+    path : pathlib.Path
+        The region folder.
+    """
+
+    name: str
+    crs: pyproj.CRS
+    villages: gpd.GeoDataFrame
+    districts: gpd.GeoDataFrame
+    pops: gpd.GeoDataFrame
+    towers: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame
+    operators: pd.DataFrame
+    dem: xr.DataArray
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path = Path(".")
+
+    def subset(self, district_ids: list[str]) -> Region:
+        """Return the region restricted to some districts (villages and district polygons).
+
+        Infrastructure, operators and the DEM are kept whole: PoPs outside a district may still
+        serve it.
+        """
+        keep = set(map(str, district_ids))
+        v = self.villages[self.villages["district_id"].isin(keep)].copy()
+        d = self.districts[self.districts["district_id"].isin(keep)].copy()
+        return Region(
+            self.name,
+            self.crs,
+            v,
+            d,
+            self.pops,
+            self.towers,
+            self.roads,
+            self.operators,
+            self.dem,
+            dict(self.meta),
+            self.path,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------
+
+
+def normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Lower-case and strip column names and map known aliases to the contract's names.
+
+    A source column is renamed only when the contract name is not already present.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with renamed columns.
+    """
+    rename: dict[str, str] = {}
+    present = {str(c).strip().lower() for c in df.columns}
+    for c in df.columns:
+        if c == "geometry":
+            continue
+        low = str(c).strip().lower().replace(" ", "_")
+        target = ALIASES.get(low, low)
+        if target != low and target in present:
+            target = low
+        rename[c] = target
+    return df.rename(columns=rename)
+
+
+def read_vector(
+    path: Path, *, layer: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read a vector layer from any supported format.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        GeoPackage, GeoJSON, Shapefile, GeoParquet, or CSV with lon/lat columns.
+    layer : str, optional
+        Layer name inside a multi-layer file (GeoPackage).
+    crs : str, optional
+        CRS to assume when the file carries none (CSV coordinates default to ``EPSG:4326``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Normalised column names; CRS as read (or ``crs``), not yet reprojected.
+
+    Raises
+    ------
+    InputDataError
+        The file is missing, unreadable, of an unknown format, or lacks a CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: file not found. Check the path in region.toml.")
+    suffix = path.suffix.lower()
+    if suffix not in VECTOR_SUFFIXES:
+        raise InputDataError(
+            f"{path}: unknown vector format '{suffix}'; expected one of "
+            f"{', '.join(sorted(VECTOR_SUFFIXES))}."
+        )
+    try:
+        if suffix == ".csv":
+            df = normalise_columns(pd.read_csv(path, dtype=str, keep_default_na=False))
+            lon = next((c for c in LON_NAMES if c in df.columns), None)
+            lat = next((c for c in LAT_NAMES if c in df.columns), None)
+            if lon is None or lat is None:
+                raise InputDataError(
+                    f"{path}: a CSV point layer needs longitude and latitude columns "
+                    f"(one of {LON_NAMES} and one of {LAT_NAMES}); found {list(df.columns)}."
+                )
+            x = pd.to_numeric(df[lon], errors="coerce")
+            y = pd.to_numeric(df[lat], errors="coerce")
+            bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
+            if bad.size:
+                raise InputDataError(
+                    f"{path}, {format_rows(bad + 2)} (file lines): columns '{lon}'/'{lat}' must "
+                    "be numbers; fix or remove those rows."
+                )
+            gdf = gpd.GeoDataFrame(
+                df.drop(columns=[lon, lat]),
+                geometry=gpd.points_from_xy(x, y),
+                crs=crs or "EPSG:4326",
+            )
+            return gdf
+        if suffix in {".parquet", ".geoparquet"}:
+            gdf = gpd.read_parquet(path)
+        else:
+            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
+    except InputDataError:
+        raise
+    except Exception as exc:  # the GIS stack raises many types; name the file and pass it on
+        raise InputDataError(f"{path}: could not be read ({type(exc).__name__}: {exc}).") from exc
+    if gdf.crs is None:
+        if crs is None:
+            raise InputDataError(
+                f"{path}: the layer has no CRS. Add one to the file, or state it in region.toml "
+                f'as {{path = "{path.name}", crs = "EPSG:4326"}}.'
+            )
+        gdf = gdf.set_crs(crs)
+    gdf = normalise_columns(gdf)
+    return gdf.set_geometry("geometry") if "geometry" in gdf.columns else gdf
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a plain table (CSV, or Parquet) with normalised column names.
+
+    Raises
+    ------
+    InputDataError
+        The file is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: file not found. Check the path in region.toml.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise InputDataError(f"{path}: could not be read ({type(exc).__name__}: {exc}).") from exc
+    return normalise_columns(df)
+
+
+def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
+    """Read a DEM (GeoTIFF or netCDF) as elevation [m] with dims ``(y, x)``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        GeoTIFF (read with rioxarray) or netCDF with ``x``/``y`` (or ``lon``/``lat``) dims.
+    crs : pyproj.CRS, optional
+        Target CRS; the DEM is reprojected (bilinear) when its own CRS differs.
+
+    Returns
+    -------
+    xarray.DataArray
+        float32 elevation [m], nodata as NaN, a CRS set through rioxarray, ``y`` descending.
+
+    Raises
+    ------
+    InputDataError
+        Missing file, no CRS, not two-dimensional, or no valid cell.
+    """
+    import rioxarray  # registers the .rio accessor; used below
+
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: DEM file not found. Check the path in region.toml.")
+    suffix = path.suffix.lower()
+    if suffix not in RASTER_SUFFIXES:
+        raise InputDataError(
+            f"{path}: unknown DEM format '{suffix}'; expected GeoTIFF (.tif) or netCDF (.nc)."
+        )
+    try:
+        if suffix in {".nc", ".nc4"}:
+            ds = xr.open_dataset(path, decode_coords="all")
+            name = next(iter(v for v in ds.data_vars if ds[v].ndim >= 2), None)
+            if name is None:
+                raise InputDataError(f"{path}: no 2-D variable found for the DEM.")
+            da = ds[name].load()
+            ds.close()
+            ren = {
+                d: {"lon": "x", "longitude": "x", "lat": "y", "latitude": "y"}.get(d, d)
+                for d in da.dims
+            }
+            da = da.rename(ren)
+            if da.rio.crs is None and "crs" in da.attrs:
+                da = da.rio.write_crs(da.attrs["crs"])
+        else:
+            da = rioxarray.open_rasterio(path, masked=True).load()
+    except InputDataError:
+        raise
+    except Exception as exc:
+        raise InputDataError(
+            f"{path}: DEM could not be read ({type(exc).__name__}: {exc})."
+        ) from exc
+    if "band" in da.dims:
+        if da.sizes["band"] != 1:
+            raise InputDataError(
+                f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres)."
+            )
+        da = da.squeeze("band", drop=True)
+    if set(da.dims) != {"y", "x"}:
+        raise InputDataError(f"{path}: DEM dims are {da.dims}; expected ('y', 'x').")
+    if da.rio.crs is None:
+        raise InputDataError(
+            f"{path}: the DEM has no CRS. Write one into the file (e.g. `gdal_edit.py -a_srs "
+            "EPSG:32648 dem.tif`)."
+        )
+    da = da.astype("float32")
+    if crs is not None and pyproj.CRS(da.rio.crs) != pyproj.CRS(crs):
+        from rasterio.enums import Resampling
+
+        da = da.rio.reproject(crs, resampling=Resampling.bilinear, nodata=np.nan)
+    if not np.isfinite(da.values).any():
+        raise InputDataError(
+            f"{path}: every DEM cell is nodata (NaN); the file is empty or its nodata value is "
+            "wrong. Check `gdalinfo` and rewrite the DEM."
+        )
+    if da.y.size > 1 and da.y.values[0] < da.y.values[-1]:
+        da = da.isel(y=slice(None, None, -1))
+    da.name = "elevation"
+    da.attrs.update(units="m", source_file=path.name)
+    return da.transpose("y", "x")
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce(df: pd.DataFrame, spec: LayerSpec, where: str, problems: list[str]) -> pd.DataFrame:
+    """Check and coerce a layer's columns against its spec, appending problems (no raise)."""
+    df = df.copy()
+    missing = [c.name for c in spec.columns if c.required and c.name not in df.columns]
+    if missing:
+        have = [c for c in df.columns if c != "geometry"]
+        problems.append(
+            f"{where}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (found {have}). Rename the source column or "
+            "add it; accepted aliases are listed in universal_service.schema.ALIASES."
+        )
+    for col in spec.columns:
+        if col.name not in df.columns:
+            if not col.required:
+                df[col.name] = col.default
+            continue
+        _coerce_column(df, col, where, problems)
+    return df
+
+
+def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str]) -> None:
+    raw = df[col.name]
+    rows = np.arange(len(df))
+    if col.kind == "str":
+        s = raw.astype("string").fillna("").str.strip()
+        # numeric ids read from GeoPackages as floats come back as "522701.0"
+        s = s.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+        if col.required:
+            empty = rows[(s == "").to_numpy()]
+            if empty.size:
+                problems.append(
+                    f"{where}, {format_rows(empty)}: column '{col.name}' ({col.description}) is "
+                    "empty; every row needs a value."
+                )
+        df[col.name] = s.astype(object).to_numpy()
+    elif col.kind in {"float", "int"}:
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            blank = raw.astype("string").str.strip().isin(["", "nan", "NaN", "NA", "null"])
+            v = pd.to_numeric(raw.where(~blank.fillna(True), None), errors="coerce")
+        else:
+            v = pd.to_numeric(raw, errors="coerce")
+        nan = rows[v.isna().to_numpy()]
+        if nan.size and col.required:
+            problems.append(
+                f"{where}, {format_rows(nan)}: column '{col.name}' ({col.description}) must be a "
+                f"number; got {_sample(raw, nan)}. Fill in the missing values."
+            )
+        if col.min_value is not None:
+            vv = v.to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                low = vv <= col.min_value if col.exclusive_min else vv < col.min_value
+            bad = rows[low]
+            if bad.size:
+                op = ">" if col.exclusive_min else ">="
+                problems.append(
+                    f"{where}, {format_rows(bad)}: column '{col.name}' ({col.description}) must be "
+                    f"{op} {col.min_value:g}; got {_sample(raw, bad)}. Correct those values."
+                )
+        df[col.name] = v.astype(float)
+    elif col.kind == "bool":
+        s = raw.astype("string").str.strip().str.lower()
+        truth = {
+            "true": True,
+            "1": True,
+            "yes": True,
+            "false": False,
+            "0": False,
+            "no": False,
+            "1.0": True,
+            "0.0": False,
+        }
+        mapped = s.map(truth)
+        bad = rows[mapped.isna().to_numpy()]
+        if bad.size:
+            problems.append(
+                f"{where}, {format_rows(bad)}: column '{col.name}' must be true/false; got "
+                f"{_sample(raw, bad)}."
+            )
+        df[col.name] = mapped.fillna(bool(col.default)).astype(bool).to_numpy()
+    if col.allowed is not None and col.name in df.columns:
+        s = pd.Series(df[col.name]).astype(str).str.lower()
+        df[col.name] = s.to_numpy()
+        bad = rows[~s.isin(col.allowed).to_numpy()]
+        if bad.size:
+            problems.append(
+                f"{where}, {format_rows(bad)}: column '{col.name}' must be one of "
+                f"{list(col.allowed)}; got {_sample(raw, bad)}."
+            )
+    if col.unique and col.name in df.columns:
+        dup_mask = pd.Series(df[col.name]).duplicated(keep=False).to_numpy()
+        dup = rows[dup_mask]
+        if dup.size:
+            vals = sorted(set(pd.Series(df[col.name]).iloc[dup].astype(str)))[:5]
+            problems.append(
+                f"{where}, {format_rows(dup)}: column '{col.name}' must be unique; duplicated "
+                f"values {vals}. Give each row its own id or drop the duplicates."
+            )
+
+
+def _sample(raw: pd.Series, rows: np.ndarray, n: int = 3) -> str:
+    vals = [repr(v) for v in raw.iloc[rows[:n]].tolist()]
+    return ", ".join(vals) + (", ..." if rows.size > n else "")
+
+
+def _check_geometry(
+    gdf: gpd.GeoDataFrame, spec: LayerSpec, where: str, problems: list[str]
+) -> None:
+    rows = np.arange(len(gdf))
+    empty = rows[(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()]
+    if empty.size:
+        problems.append(
+            f"{where}, {format_rows(empty)}: empty or missing geometry. Give every feature a "
+            "geometry or drop it."
+        )
+    expected = {
+        "point": {"Point"},
+        "polygon": {"Polygon", "MultiPolygon"},
+        "line": {"LineString", "MultiLineString"},
+    }.get(spec.geometry)
+    if expected:
+        types = gdf.geometry.geom_type.fillna("None")
+        bad = rows[(~types.isin(expected) & (types != "None")).to_numpy()]
+        if bad.size:
+            problems.append(
+                f"{where}, {format_rows(bad)}: geometry must be {'/'.join(sorted(expected))}; "
+                f"got {sorted(set(types.iloc[bad]))}."
+            )
+
+
+def _check_crs_units(gdf: gpd.GeoDataFrame, where: str, problems: list[str]) -> bool:
+    """Catch coordinates that cannot be in the stated CRS (projected metres labelled as degrees)."""
+    if gdf.crs is None or len(gdf) == 0:
+        return True
+    b = gdf.total_bounds
+    if gdf.crs.is_geographic and (np.abs(b[[0, 2]]).max() > 180 or np.abs(b[[1, 3]]).max() > 90):
+        problems.append(
+            f"{where}: the CRS is geographic ({gdf.crs.to_string()}, degrees) but coordinates "
+            f"reach {b.round(1).tolist()}, which look like metres. Set the layer's true projected "
+            "CRS in the file or in region.toml."
+        )
+        return False
+    if gdf.crs.is_projected and np.abs(b).max() < 360 and (b[2] - b[0]) < 5:
+        problems.append(
+            f"{where}: the CRS is projected ({gdf.crs.to_string()}, metres) but all coordinates "
+            f'lie within {b.round(3).tolist()}, which look like degrees. Set crs = "EPSG:4326" '
+            "for this layer in region.toml."
+        )
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Region
+# --------------------------------------------------------------------------------------------
+
+
+def _layer_entry(entry: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, dict) and "path" in entry:
+        opts = {k: v for k, v in entry.items() if k != "path"}
+        return str(entry["path"]), opts
+    raise InputDataError(
+        f"region.toml: a layer must be a path or a table with 'path'; got {entry!r}."
+    )
+
+
+def load_region(path: str | os.PathLike[str]) -> Region:
+    """Load and validate a region folder described by ``region.toml``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The region folder (or its ``region.toml``).
+
+    Returns
+    -------
+    Region
+        Every layer reprojected to the region's metric CRS, columns normalised and coerced.
+
+    Raises
+    ------
+    InputDataError
+        Listing every problem found, each naming the file, rows or column, what was expected,
+        what was received and how to fix it.
+    """
+    root = Path(path)
+    toml_path = root if root.suffix == ".toml" else root / "region.toml"
+    root = toml_path.parent
+    if not toml_path.exists():
+        raise InputDataError(
+            f"{toml_path}: not found. A region folder needs a region.toml naming its layers "
+            "(see universal_service.io's docstring for the format)."
+        )
+    try:
+        cfg = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputDataError(f"{toml_path}: not valid TOML ({exc}).") from exc
+    layers_cfg = cfg.get("layers", {})
+    problems: list[str] = []
+    for name, spec in LAYERS.items():
+        if spec.required and name not in layers_cfg:
+            problems.append(
+                f"{toml_path}: [layers] has no '{name}' entry; add `{name} = \"FILE\"`."
+            )
+    if "dem" not in layers_cfg:
+        problems.append(f"{toml_path}: [layers] has no 'dem' entry; add `dem = \"dem.tif\"`.")
+    unknown = sorted(set(layers_cfg) - set(LAYERS) - {"dem"})
+    if unknown:
+        problems.append(
+            f"{toml_path}: unknown layers {unknown}; known: {sorted([*LAYERS, 'dem'])}."
+        )
+    if problems:
+        raise InputDataError(problems)
+
+    raw: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
+    files: dict[str, Path] = {}
+    for name, spec in LAYERS.items():
+        if name not in layers_cfg:
+            continue
+        rel, opts = _layer_entry(layers_cfg[name])
+        files[name] = root / rel
+        try:
+            if spec.geometry == "none":
+                raw[name] = read_table(files[name])
+            else:
+                raw[name] = read_vector(files[name], layer=opts.get("layer"), crs=opts.get("crs"))
+        except InputDataError as exc:
+            problems.extend(exc.problems)
+
+    # the metric CRS: stated, or the UTM zone of the villages
+    crs: pyproj.CRS | None = None
+    if "crs" in cfg:
+        try:
+            crs = pyproj.CRS(cfg["crs"])
+        except pyproj.exceptions.CRSError as exc:
+            problems.append(f"{toml_path}: crs = {cfg['crs']!r} is not a CRS ({exc}).")
+        if crs is not None and not crs.is_projected:
+            problems.append(
+                f"{toml_path}: crs = {cfg['crs']!r} is geographic (degrees); the planner needs a "
+                "projected CRS in metres, e.g. the UTM zone of the region (EPSG:326NN)."
+            )
+            crs = None
+    elif isinstance(raw.get("villages"), gpd.GeoDataFrame) and len(raw["villages"]):
+        crs = raw["villages"].estimate_utm_crs()
+        log.info("region.toml has no crs; using %s", crs.to_string())
+
+    out: dict[str, Any] = {}
+    for name, spec in LAYERS.items():
+        if name not in raw:
+            continue
+        where = files[name].name
+        df = raw[name]
+        if isinstance(df, gpd.GeoDataFrame):
+            _check_geometry(df, spec, where, problems)
+            ok = _check_crs_units(df, where, problems)
+            if ok and crs is not None and len(df):
+                df = df.to_crs(crs)
+        out[name] = _coerce(df, spec, where, problems)
+
+    dem: xr.DataArray | None = None
+    try:
+        rel, _ = _layer_entry(layers_cfg["dem"])
+        files["dem"] = root / rel
+        dem = read_dem(files["dem"], crs)
+    except InputDataError as exc:
+        problems.extend(exc.problems)
+
+    if "villages" in out and not problems:
+        _cross_checks(out, dem, files, problems)
+    if problems:
+        raise InputDataError(problems)
+
+    empty_lines = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=crs)}, crs=crs)
+    villages = out["villages"].sort_values("village_id").reset_index(drop=True)
+    region = Region(
+        name=str(cfg.get("name", root.name)),
+        crs=crs,
+        villages=villages,
+        districts=out["districts"].sort_values("district_id").reset_index(drop=True),
+        pops=out["pops"].sort_values("pop_id").reset_index(drop=True),
+        towers=out.get("towers", _empty_points(crs, LAYERS["towers"])),
+        roads=out.get("roads", empty_lines),
+        operators=out["operators"].sort_values("operator_id").reset_index(drop=True),
+        dem=dem,
+        meta=dict(cfg.get("meta", {})),
+        path=root,
+    )
+    return region
+
+
+def _empty_points(crs: pyproj.CRS, spec: LayerSpec) -> gpd.GeoDataFrame:
+    cols = {c.name: pd.Series([], dtype=object if c.kind == "str" else float) for c in spec.columns}
+    return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
+def _cross_checks(
+    out: dict[str, Any], dem: xr.DataArray | None, files: dict[str, Path], problems: list[str]
+) -> None:
+    """Checks across layers: villages inside their district, on the DEM, known ids."""
+    v = out["villages"]
+    vfile = files["villages"].name
+    rows = np.arange(len(v))
+    if "districts" in out:
+        d = out["districts"]
+        known = set(d["district_id"])
+        unknown = rows[~v["district_id"].isin(known).to_numpy()]
+        if unknown.size:
+            problems.append(
+                f"{vfile}, {format_rows(unknown)}: district_id "
+                f"{sorted(set(v['district_id'].iloc[unknown]))[:5]} not found in "
+                f"{files['districts'].name}. Fix the ids or add the districts."
+            )
+        joined = gpd.sjoin(
+            v[["geometry"]], d[["district_id", "geometry"]], how="left", predicate="within"
+        )
+        outside = np.unique(joined.index[joined["district_id"].isna()].to_numpy())
+        if outside.size:
+            problems.append(
+                f"{vfile}, {format_rows(outside)}: village lies outside every district polygon of "
+                f"{files['districts'].name} (village ids "
+                f"{v['village_id'].iloc[outside[:3]].tolist()}). Check the coordinates and CRS."
+            )
+        counts = v["district_id"].value_counts()
+        for did in sorted(known - set(counts.index)):
+            log.warning("district %s has no villages", did)
+    if dem is not None:
+        x = xr.DataArray(v.geometry.x.to_numpy(), dims="p")
+        y = xr.DataArray(v.geometry.y.to_numpy(), dims="p")
+        xs, ys = dem.x.values, dem.y.values
+        half_x = abs(float(xs[1] - xs[0])) / 2 if xs.size > 1 else 0
+        half_y = abs(float(ys[1] - ys[0])) / 2 if ys.size > 1 else 0
+        inside = (
+            (x.values >= xs.min() - half_x)
+            & (x.values <= xs.max() + half_x)
+            & (y.values >= ys.min() - half_y)
+            & (y.values <= ys.max() + half_y)
+        )
+        elev = np.full(len(v), np.nan)
+        if inside.any():
+            elev[inside] = dem.sel(x=x[inside], y=y[inside], method="nearest").values
+        off = rows[~inside]
+        if off.size:
+            problems.append(
+                f"{vfile}, {format_rows(off)}: village lies off the DEM ({files['dem'].name} "
+                f"covers x {xs.min():.0f}..{xs.max():.0f}, y {ys.min():.0f}..{ys.max():.0f} m). "
+                "Extend the DEM or check the coordinates."
+            )
+        hole = rows[inside & ~np.isfinite(elev)]
+        if hole.size:
+            problems.append(
+                f"{vfile}, {format_rows(hole)}: the DEM has nodata under these villages "
+                f"({files['dem'].name}); fill the holes (e.g. `gdal_fillnodata.py`)."
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writing
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    An interrupted write leaves no partial file at ``target`` (rename is atomic on POSIX within
+    one filesystem).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    os.unlink(tmp)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically.
+
+    Parameters
+    ----------
+    target : path-like
+        Final file path.
+    writer : callable
+        Writes the complete file to the path it is given.
+
+    Returns
+    -------
+    pathlib.Path
+        ``target``.
+    """
+    with atomic_path(target) as tmp:
+        writer(tmp)
+    return Path(target)

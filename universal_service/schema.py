@@ -1,0 +1,283 @@
+"""Data contracts: the columns each region layer must carry, and the scenario file's schema.
+
+Layer specifications are plain data (``LAYERS``) read by :mod:`universal_service.io`, which
+normalises source column names through ``ALIASES`` once, at the IO boundary, so nothing
+downstream sees source names (the pvlib ``VARIABLE_MAP`` habit).
+
+The scenario schema is a set of pydantic models. Every section forbids unknown keys, so a typo in a
+YAML file is an error naming the key rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SERVICE_LEVELS: tuple[str, ...] = ("none", "2g", "3g", "4g", "fiber")
+"""Existing service levels, worst to best. ``4g`` and ``fiber`` count as broadband."""
+
+BROADBAND_LEVELS: frozenset[str] = frozenset({"4g", "fiber"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a layer's contract.
+
+    Parameters
+    ----------
+    name : str
+        Normalised column name.
+    kind : {"str", "float", "int", "bool"}
+        Value type after coercion.
+    required : bool
+        Whether the loader refuses a layer without it.
+    unique : bool
+        Whether values must be unique.
+    min_value : float, optional
+        Smallest allowed value (inclusive) for numeric columns.
+    allowed : tuple of str, optional
+        Allowed values for categorical columns.
+    default : object, optional
+        Value filled in when an optional column is absent.
+    description : str
+        Meaning and unit, used in error messages and the docs.
+    """
+
+    name: str
+    kind: Literal["str", "float", "int", "bool"]
+    required: bool = True
+    unique: bool = False
+    min_value: float | None = None
+    allowed: tuple[str, ...] | None = None
+    default: object = None
+    description: str = ""
+    exclusive_min: bool = False
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Contract of one region layer: its geometry type and columns."""
+
+    name: str
+    geometry: Literal["point", "polygon", "line", "none", "raster"]
+    columns: tuple[Column, ...] = field(default_factory=tuple)
+    required: bool = True
+
+
+LAYERS: dict[str, LayerSpec] = {
+    "villages": LayerSpec(
+        "villages",
+        "point",
+        (
+            Column("village_id", "str", unique=True, description="village identifier"),
+            Column("name", "str", required=False, default="", description="village name"),
+            Column("district_id", "str", description="id of the district (county) it lies in"),
+            Column("population", "float", min_value=0, description="residents [persons]"),
+            Column("households", "float", min_value=0, description="households [count]"),
+            Column(
+                "income_monthly",
+                "float",
+                min_value=0,
+                exclusive_min=True,
+                description="income per person per month [CNY]",
+            ),
+            Column(
+                "existing_service",
+                "str",
+                required=False,
+                default="none",
+                allowed=SERVICE_LEVELS,
+                description="best service today",
+            ),
+            Column("electrified", "bool", required=False, default=True, description="grid power"),
+            Column(
+                "weight", "float", required=False, default=1.0, min_value=0, description="weight"
+            ),
+        ),
+    ),
+    "districts": LayerSpec(
+        "districts",
+        "polygon",
+        (
+            Column("district_id", "str", unique=True, description="district identifier"),
+            Column("name", "str", required=False, default="", description="district name"),
+            Column("parent_id", "str", required=False, default="", description="parent district"),
+        ),
+    ),
+    "pops": LayerSpec(
+        "pops",
+        "point",
+        (
+            Column("pop_id", "str", unique=True, description="fiber point-of-presence id"),
+            Column("operator_id", "str", description="operator owning the PoP"),
+        ),
+    ),
+    "towers": LayerSpec(
+        "towers",
+        "point",
+        (
+            Column("tower_id", "str", unique=True, description="tower id"),
+            Column("operator_id", "str", description="operator owning the tower"),
+            Column("height_m", "float", min_value=0, description="antenna height [m]"),
+        ),
+        required=False,
+    ),
+    "roads": LayerSpec("roads", "line", (), required=False),
+    "operators": LayerSpec(
+        "operators",
+        "none",
+        (
+            Column("operator_id", "str", unique=True, description="operator id"),
+            Column("name", "str", required=False, default="", description="operator name"),
+            Column(
+                "revenue_cny",
+                "float",
+                min_value=0,
+                exclusive_min=True,
+                description="annual operating revenue [CNY]",
+            ),
+            Column("profit_cny", "float", description="annual net profit [CNY]"),
+            Column(
+                "market_share",
+                "float",
+                required=False,
+                default=float("nan"),
+                min_value=0,
+                description="subscriber share [0-1]",
+            ),
+            Column(
+                "technologies",
+                "str",
+                required=False,
+                default="fiber;microwave;4g;satellite",
+                description="';'-joined technologies offered",
+            ),
+        ),
+    ),
+}
+
+ALIASES: dict[str, str] = {
+    # villages
+    "id": "village_id",
+    "code": "village_id",
+    "villageid": "village_id",
+    "village": "village_id",
+    "county_id": "district_id",
+    "county": "district_id",
+    "adcode": "district_id",
+    "district": "district_id",
+    "pop": "population",
+    "pop_total": "population",
+    "residents": "population",
+    "hh": "households",
+    "income": "income_monthly",
+    "income_cny_month": "income_monthly",
+    "service": "existing_service",
+    # operators
+    "revenue": "revenue_cny",
+    "profit": "profit_cny",
+    "share": "market_share",
+    # towers
+    "height": "height_m",
+    "antenna_height_m": "height_m",
+}
+"""Source column names (lower-cased) mapped to the contract's names."""
+
+LON_NAMES = ("lon", "lng", "longitude", "x")
+LAT_NAMES = ("lat", "latitude", "y")
+
+
+# --------------------------------------------------------------------------------------------
+# Scenario schema
+# --------------------------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyConfig(_Strict):
+    """Policy section of a scenario: targets, budget, affordability and appraisal settings."""
+
+    coverage_target: float | None = Field(
+        0.98, ge=0, le=1, description="share of population (or villages) to cover [0-1]"
+    )
+    coverage_basis: Literal["population", "villages"] = "population"
+    district_targets: dict[str, float] = Field(
+        default_factory=dict, description="per-district coverage share [0-1]"
+    )
+    budget_cny: float | None = Field(None, gt=0, description="total NPV budget [CNY]")
+    objective: Literal["min_cost", "min_subsidy", "max_coverage"] = "min_cost"
+    affordability_share: float = Field(
+        0.02, gt=0, le=1, description="max share of monthly household income spent on service"
+    )
+    take_up: float = Field(0.4, gt=0, le=1, description="share of households subscribing")
+    revenue_margin: float = Field(
+        0.35, ge=0, le=1, description="share of retail revenue available to recover network cost"
+    )
+    min_quality: int = Field(1, ge=0, description="lowest quality tier that counts as service")
+    discount_rate: float = Field(0.08, ge=0, lt=1, description="real discount rate [1/yr]")
+    horizon_years: int = Field(15, ge=1, le=60, description="appraisal horizon [yr]")
+    existing_counts: bool = Field(
+        True, description="villages with 4G or fiber today count as covered at no cost"
+    )
+
+    @field_validator("district_targets")
+    @classmethod
+    def _shares(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: s for k, s in v.items() if not 0 <= s <= 1}
+        if bad:
+            raise ValueError(f"district targets must be shares in [0, 1], got {bad}")
+        return {str(k): float(s) for k, s in v.items()}
+
+    @model_validator(mode="after")
+    def _objective_needs(self) -> PolicyConfig:
+        if self.objective == "max_coverage" and self.budget_cny is None:
+            raise ValueError("objective max_coverage needs policy.budget_cny (a total NPV budget)")
+        return self
+
+
+class RadioConfig(_Strict):
+    """Radio planning settings: candidate sites and the coverage test."""
+
+    site_height_m: float = Field(35.0, gt=0, description="new mast antenna height [m]")
+    village_height_m: float = Field(6.0, gt=0, description="village receiver height [m]")
+    max_range_m: float = Field(12_000.0, gt=0, description="max cell range considered [m]")
+    k_factor: float = Field(4 / 3, gt=0, description="effective earth radius factor")
+    hilltops: int = Field(300, ge=0, description="max hilltop candidate sites")
+    fresnel_fraction: float = Field(0.0, ge=0, le=1.5, description="F1 clearance for 4G")
+
+
+class AllocationConfig(_Strict):
+    """Allocation section: which regime assigns obligations among operators."""
+
+    regime: Literal["revenue_share", "auction", "fund", "shared_network"] = "revenue_share"
+    basis: Literal["revenue", "profit", "market_share"] = "revenue"
+    tolerance: float = Field(0.1, ge=0, le=1)
+    markup: float = Field(0.1, ge=0)
+    cost_sharing: Literal["shapley", "nucleolus", "proportional"] = "shapley"
+
+
+class SolveConfig(_Strict):
+    """Solver settings."""
+
+    solver: Literal["highs", "cbc"] = "highs"
+    time_limit_s: float = Field(60.0, gt=0)
+    mip_gap: float = Field(1e-4, ge=0, lt=1)
+    threads: int = Field(1, ge=1)
+    seed: int = 0
+
+
+class ScenarioConfig(_Strict):
+    """A complete, validated scenario."""
+
+    name: str = "baseline"
+    description: str = ""
+    region: str | None = Field(None, description="region folder, relative to the scenario file")
+    catalog: str | None = Field(None, description="technology catalog, relative to the file")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    radio: RadioConfig = Field(default_factory=RadioConfig)
+    allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    solve: SolveConfig = Field(default_factory=SolveConfig)
