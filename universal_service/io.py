@@ -43,7 +43,8 @@ from .schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
 log = logging.getLogger(__name__)
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".parquet", ".geoparquet", ".csv"}
-RASTER_SUFFIXES = {".tif", ".tiff", ".nc", ".nc4"}
+NETCDF_SUFFIXES = {".nc", ".nc4", ".netcdf", ".cdf", ".h5"}
+RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".img", *NETCDF_SUFFIXES}
 
 
 @dataclass(frozen=True)
@@ -237,19 +238,23 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
     Parameters
     ----------
     path : pathlib.Path
-        GeoTIFF (read with rioxarray) or netCDF with ``x``/``y`` (or ``lon``/``lat``) dims.
+        GeoTIFF (read with rioxarray; any GDAL raster works) or netCDF holding one 2-D elevation
+        variable (preferably named ``dem``, ``elevation``, ``z`` or ``band_data``) with a CF grid
+        mapping or a ``crs`` attribute.
     crs : pyproj.CRS, optional
         Target CRS; the DEM is reprojected (bilinear) when its own CRS differs.
 
     Returns
     -------
     xarray.DataArray
-        float32 elevation [m], nodata as NaN, a CRS set through rioxarray, ``y`` descending.
+        float32 (float64 for 64-bit sources) elevation [m], nodata as NaN, ``y`` descending, in a
+        projected CRS with metre units set through rioxarray.
 
     Raises
     ------
     InputDataError
-        Missing file, no CRS, not two-dimensional, or no valid cell.
+        Missing file, unknown format, no CRS, more than one band, not two-dimensional, not in
+        metres (and no ``crs`` to reproject to), or no valid cell.
     """
     import rioxarray  # registers the .rio accessor; used below
 
@@ -262,20 +267,24 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
             f"{path}: unknown DEM format '{suffix}'; expected GeoTIFF (.tif) or netCDF (.nc)."
         )
     try:
-        if suffix in {".nc", ".nc4"}:
+        if suffix in NETCDF_SUFFIXES:
             ds = xr.open_dataset(path, decode_coords="all")
-            name = next(iter(v for v in ds.data_vars if ds[v].ndim >= 2), None)
-            if name is None:
-                raise InputDataError(f"{path}: no 2-D variable found for the DEM.")
-            da = ds[name].load()
+            names = [n for n in ("dem", "elevation", "z", "band_data") if n in ds.data_vars]
+            names = names or [n for n, v in ds.data_vars.items() if v.ndim >= 2]
+            if not names:
+                raise InputDataError(
+                    f"{path}: expected a 2-D elevation variable, found {list(ds.data_vars)}; "
+                    "name the variable 'dem' or 'elevation'."
+                )
+            da = ds[names[0]].load()
             ds.close()
-            ren = {
-                d: {"lon": "x", "longitude": "x", "lat": "y", "latitude": "y"}.get(d, d)
-                for d in da.dims
-            }
-            da = da.rename(ren)
+            fill = da.encoding.get("_FillValue", da.attrs.get("_FillValue"))
+            if fill is not None and not np.issubdtype(da.dtype, np.floating):
+                da = da.where(da != fill)
+            ren = {"lon": "x", "longitude": "x", "lat": "y", "latitude": "y"}
+            da = da.rename({d: ren[d] for d in da.dims if d in ren})
             if da.rio.crs is None and "crs" in da.attrs:
-                da = da.rio.write_crs(da.attrs["crs"])
+                da = da.rio.write_crs(da.attrs.pop("crs"))
         else:
             da = rioxarray.open_rasterio(path, masked=True).load()
     except InputDataError:
@@ -287,7 +296,8 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
     if "band" in da.dims:
         if da.sizes["band"] != 1:
             raise InputDataError(
-                f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres)."
+                f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres). "
+                "Extract it with `gdal_translate -b 1`."
             )
         da = da.squeeze("band", drop=True)
     if set(da.dims) != {"y", "x"}:
@@ -297,11 +307,24 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
             f"{path}: the DEM has no CRS. Write one into the file (e.g. `gdal_edit.py -a_srs "
             "EPSG:32648 dem.tif`)."
         )
-    da = da.astype("float32")
+    dtype = np.float32 if da.dtype.itemsize <= 4 else np.float64
+    da = da.astype(dtype).transpose("y", "x")
+    da.attrs = {
+        k: v for k, v in da.attrs.items() if k not in {"_FillValue", "scale_factor", "add_offset"}
+    }
+    da.encoding = {}
     if crs is not None and pyproj.CRS(da.rio.crs) != pyproj.CRS(crs):
         from rasterio.enums import Resampling
 
         da = da.rio.reproject(crs, resampling=Resampling.bilinear, nodata=np.nan)
+    own = pyproj.CRS(da.rio.crs)
+    units = (own.axis_info[0].unit_name if own.axis_info else "").lower()
+    if own.is_geographic or units not in {"metre", "meter", "m", "metres", "meters"}:
+        raise InputDataError(
+            f"{path}: expected a projected CRS in metres, received {own.to_string()} "
+            f"(units {units or 'degrees'}); reproject to a metric CRS, e.g. "
+            "`gdalwarp -t_srs EPSG:32648 -tr 90 90 in.tif out.tif`, or set the region's crs."
+        )
     if not np.isfinite(da.values).any():
         raise InputDataError(
             f"{path}: every DEM cell is nodata (NaN); the file is empty or its nodata value is "
@@ -309,9 +332,10 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
         )
     if da.y.size > 1 and da.y.values[0] < da.y.values[-1]:
         da = da.isel(y=slice(None, None, -1))
+    da = da.rio.write_nodata(np.nan, encoded=False)
     da.name = "elevation"
     da.attrs.update(units="m", source_file=path.name)
-    return da.transpose("y", "x")
+    return da
 
 
 # --------------------------------------------------------------------------------------------
