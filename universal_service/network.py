@@ -1,0 +1,706 @@
+"""Fiber routes: terrain-weighted route graph, nearest-PoP paths, shared-trench Steiner forests.
+
+The Steiner-tree solvers live in :mod:`universal_service.steiner`; ``steiner_tree``,
+``SteinerResult``, ``WorkLimits``, ``read_steinlib`` and ``dual_ascent_bound`` are re-exported
+here for existing callers.
+"""
+
+from __future__ import annotations
+
+import time
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import shapely
+import xarray as xr
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import Delaunay, QhullError, cKDTree
+
+from . import steiner
+from .errors import InputDataError, format_rows
+from .steiner import (
+    SteinerResult,
+    SteinLibInstance,
+    WorkLimits,
+    dual_ascent_bound,
+    read_steinlib,
+    steiner_tree,
+)
+
+__all__ = [
+    "SteinLibInstance",
+    "SteinerResult",
+    "WorkLimits",
+    "dual_ascent_bound",
+    "edge_multipliers",
+    "nearest_pop_routes",
+    "per_village_cost_vs_shared",
+    "read_steinlib",
+    "route_graph",
+    "shared_trench",
+    "slope_deg",
+    "steiner_tree",
+    "tree_to_lines",
+    "trench_multiplier",
+]
+
+# --------------------------------------------------------------------------------------------
+# Terrain cost multiplier
+# --------------------------------------------------------------------------------------------
+
+#: Upper bounds of the OnSSET slope classes [degrees]: class 5 (best) up to 10, then 20, 30, 40,
+#: class 1 (worst) above 40. Source: OnSSET ``SettlementProcessor.classify_slope``
+#: (github.com/OnSSET/onsset, ``onsset/onsset.py``; Mentis et al. 2017, Environ. Res. Lett. 12
+#: 085003, doi:10.1088/1748-9326/aa7b29).
+SLOPE_CLASS_BOUNDS_DEG = (10.0, 20.0, 30.0, 40.0)
+#: Upper bounds of the OnSSET elevation classes [m above sea level]: 500, 1000, 2000, 3000.
+#: Source: OnSSET ``SettlementProcessor.classify_elevation`` (same file).
+ELEVATION_CLASS_BOUNDS_M = (500.0, 1000.0, 2000.0, 3000.0)
+#: OnSSET weights of the slope and elevation classes in its combined grid-penalty classification
+#: (0.30 and 0.15 of a total of 1 that also counts road distance 0.15, substation distance 0.20
+#: and land cover 0.20; OnSSET ``SettlementProcessor.grid_penalties``). Here they are renormalised
+#: to sum to 1 over slope and elevation only: an assumption of this module.
+SLOPE_WEIGHT = 0.30 / 0.45
+ELEVATION_WEIGHT = 0.15 / 0.45
+#: Exponent rate of the OnSSET penalty curve ``1 + (exp(0.85 d) - 1) / 100`` (``grid_penalties``).
+PENALTY_RATE = 0.85
+
+#: Cost of one metre of fiber laid along an existing road, relative to one metre of trench across
+#: flat open ground. ASSUMPTION (no published source used): the road bed is already graded, the
+#: right of way exists and the shoulder is reachable by machine, so the terrain penalty does not
+#: apply and the per-metre cost is taken as half. Override per region when better data exist.
+ROAD_COST_FACTOR = 0.5
+#: Spacing of the terrain samples taken along each edge [m]. ASSUMPTION: about three cells of a
+#: 30 m DEM; finer spacing costs proportionally more samples.
+SAMPLE_SPACING_M = 100.0
+#: Floor on edge lengths [m] so that every edge weight is strictly positive (coincident points).
+MIN_EDGE_LENGTH_M = 1e-3
+
+
+def trench_multiplier(
+    slope_deg: np.ndarray | float,
+    elevation_m: np.ndarray | float,
+    *,
+    slope_weight: float = SLOPE_WEIGHT,
+    elevation_weight: float = ELEVATION_WEIGHT,
+    rate: float = PENALTY_RATE,
+) -> np.ndarray:
+    """Trench cost multiplier (>= 1) by slope and elevation class, after the OnSSET grid penalty.
+
+    Each input is put in one of five classes with the OnSSET class bounds (slope: 10, 20, 30,
+    40 degrees; elevation: 500, 1000, 2000, 3000 m). The class difficulty ``d`` counts the
+    bounds exceeded (0 on flat lowland, 4 above 40 degrees or 3000 m), and
+
+    ``d_comb = slope_weight * d_slope + elevation_weight * d_elev``  (0 <= d_comb <= 4),
+    ``multiplier = 1 + (exp(rate * d_comb) - 1) / 100``,
+
+    which runs from 1 (flat, below 500 m) to 1 + (e^3.4 - 1) / 100 = 1.29.
+
+    Source: the penalty curve and the class bounds are those of OnSSET's
+    ``SettlementProcessor.grid_penalties`` (Open Source Spatial Electrification Tool,
+    github.com/OnSSET/onsset, ``onsset/onsset.py``; Mentis et al. 2017,
+    doi:10.1088/1748-9326/aa7b29), which applies it to grid-line cost. Two adaptations are this
+    module's assumptions: (1) only the slope and elevation terms are kept, with OnSSET's weights
+    (0.30, 0.15) renormalised to (2/3, 1/3); (2) the curve is applied to the difficulty ``d``
+    (0 = best class), so the penalty grows with slope and elevation as OnSSET's docstring
+    states. (OnSSET's code applies it to ``|1 - c|`` with ``c`` the combined class where 5 is
+    the *best* class, which gives the largest penalty on flat ground.)
+
+    Parameters
+    ----------
+    slope_deg : array_like
+        Terrain slope [degrees]; the absolute value is used.
+    elevation_m : array_like
+        Elevation above sea level [m]. Broadcast against ``slope_deg``.
+    slope_weight, elevation_weight : float
+        Weights of the two class difficulties [-].
+    rate : float
+        Exponent rate of the penalty curve [-].
+
+    Returns
+    -------
+    numpy.ndarray
+        Multiplier [-], >= 1; NaN where either input is NaN.
+    """
+    slope = np.abs(np.asarray(slope_deg, dtype=float))
+    elev = np.asarray(elevation_m, dtype=float)
+    slope, elev = np.broadcast_arrays(slope, elev)
+    d_slope = np.searchsorted(np.asarray(SLOPE_CLASS_BOUNDS_DEG), slope, side="left")
+    d_elev = np.searchsorted(np.asarray(ELEVATION_CLASS_BOUNDS_M), elev, side="left")
+    d = slope_weight * d_slope + elevation_weight * d_elev
+    out = 1.0 + np.expm1(rate * d) / 100.0
+    return np.where(np.isnan(slope) | np.isnan(elev), np.nan, out)
+
+
+def slope_deg(dem: xr.DataArray) -> xr.DataArray:
+    """Slope of a DEM [degrees] by central differences on its cell-centre coordinates.
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        Elevation [m] with dims ``(y, x)`` and 1-D cell-centre coordinates [m]; NaN is nodata.
+
+    Returns
+    -------
+    xarray.DataArray
+        Slope [degrees] on the same grid (NaN next to nodata).
+    """
+    z = dem.transpose("y", "x").values.astype(float)
+    if z.shape[0] < 2 or z.shape[1] < 2:
+        return xr.zeros_like(dem, dtype=float)
+    dz_dy, dz_dx = np.gradient(z, dem["y"].values.astype(float), dem["x"].values.astype(float))
+    out = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
+    return xr.DataArray(out, dims=("y", "x"), coords={"y": dem["y"], "x": dem["x"]})
+
+
+def _check_dem(dem: xr.DataArray, name: str = "dem") -> xr.DataArray:
+    extra = [d for d in dem.dims if d not in ("y", "x")]
+    if any(dem.sizes[d] != 1 for d in extra) or set(dem.dims) - set(extra) != {"y", "x"}:
+        raise InputDataError(
+            f"{name}: expected an xarray.DataArray with dims (y, x) in a metric CRS, got dims "
+            f"{tuple(dem.dims)}; select one band first."
+        )
+    return dem.squeeze(extra, drop=True).transpose("y", "x") if extra else dem.transpose("y", "x")
+
+
+def _crop(da: xr.DataArray, bounds: tuple[float, float, float, float], margin: float):
+    xmin, ymin, xmax, ymax = bounds
+    xs, ys = da["x"].values, da["y"].values
+    xm = (xs >= xmin - margin) & (xs <= xmax + margin)
+    ym = (ys >= ymin - margin) & (ys <= ymax + margin)
+    return da.isel(x=np.flatnonzero(xm), y=np.flatnonzero(ym))
+
+
+def edge_multipliers(
+    p0: np.ndarray,
+    p1: np.ndarray,
+    terrain: xr.Dataset | None,
+    sample_spacing_m: float = SAMPLE_SPACING_M,
+) -> np.ndarray:
+    """Mean trench multiplier along straight segments, sampling slope and elevation bilinearly.
+
+    Parameters
+    ----------
+    p0, p1 : numpy.ndarray
+        Segment end points, shape ``(n, 2)`` [m].
+    terrain : xarray.Dataset or None
+        Variables ``slope`` [degrees] and ``elevation`` [m] on dims ``(y, x)``. None: all 1.
+    sample_spacing_m : float
+        Distance between samples [m]; every segment gets at least its two end points.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mean of :func:`trench_multiplier` over the samples of each segment [-]; 1 where every
+        sample falls outside the DEM or on nodata.
+    """
+    n = len(p0)
+    if terrain is None or n == 0:
+        return np.ones(n)
+    d = p1 - p0
+    length = np.hypot(d[:, 0], d[:, 1])
+    k = np.maximum(2, np.ceil(length / sample_spacing_m).astype(np.int64) + 1)
+    eid = np.repeat(np.arange(n), k)
+    start = np.cumsum(k) - k
+    t = (np.arange(eid.size) - start[eid]) / (k[eid] - 1)
+    px = p0[eid, 0] + t * d[eid, 0]
+    py = p0[eid, 1] + t * d[eid, 1]
+    s = terrain.interp(x=xr.DataArray(px, dims="s"), y=xr.DataArray(py, dims="s"))
+    m = trench_multiplier(s["slope"].values, s["elevation"].values)
+    ok = np.isfinite(m)
+    total = np.bincount(eid, weights=np.where(ok, m, 0.0), minlength=n)
+    count = np.bincount(eid, weights=ok.astype(float), minlength=n)
+    return np.where(count > 0, total / np.maximum(count, 1), 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Route graph
+# --------------------------------------------------------------------------------------------
+
+
+def _validate_nodes(nodes: pd.DataFrame) -> None:
+    problems = []
+    missing = [c for c in ("node_id", "kind", "x", "y") if c not in nodes.columns]
+    if missing:
+        raise InputDataError(
+            f"nodes: missing column(s) {missing}; expected node_id (str), kind "
+            f"('village' or 'pop'), x, y [m in a metric CRS]."
+        )
+    dup = nodes["node_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        problems.append(
+            f"nodes, {format_rows(np.flatnonzero(dup))}: node_id must be unique "
+            f"(got {sorted(set(nodes['node_id'][dup]))[:5]})"
+        )
+    bad_kind = ~nodes["kind"].isin(["village", "pop"]).to_numpy()
+    if bad_kind.any():
+        problems.append(
+            f"nodes, {format_rows(np.flatnonzero(bad_kind))}: kind must be 'village' or 'pop' "
+            f"(got {sorted(set(map(str, nodes['kind'][bad_kind])))[:5]})"
+        )
+    xy = nodes[["x", "y"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad_xy = ~np.isfinite(xy).all(axis=1)
+    if bad_xy.any():
+        problems.append(
+            f"nodes, {format_rows(np.flatnonzero(bad_xy))}: x and y must be finite numbers [m]"
+        )
+    if problems:
+        raise InputDataError(problems)
+
+
+def _neighbour_pairs(xy: np.ndarray, k_neighbors: int) -> np.ndarray:
+    """Symmetric Delaunay + k-nearest neighbour pairs ``(i, j)``, i < j, joined if need be."""
+    n = len(xy)
+    parts = [np.empty((0, 2), dtype=np.int64)]
+    if n >= 2 and k_neighbors > 0:
+        k = min(k_neighbors, n - 1)
+        _, idx = cKDTree(xy).query(xy, k=k + 1)
+        rows = np.repeat(np.arange(n), k + 1)
+        parts.append(np.column_stack([rows, idx.ravel()]))
+    if n >= 3:
+        try:
+            simp = Delaunay(xy).simplices
+            parts.append(np.vstack([simp[:, [0, 1]], simp[:, [1, 2]], simp[:, [0, 2]]]))
+        except QhullError:  # all points collinear or coincident: k-nearest and joins only
+            pass
+    pairs = np.vstack(parts)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    # Join components (possible only with degenerate input or k_neighbors = 0) by nearest pairs.
+    if n >= 2:
+        while True:
+            adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (n, n))
+            ncomp, lab = csgraph.connected_components(adj, directed=False)
+            if ncomp == 1:
+                break
+            inside = np.flatnonzero(lab == lab[0])
+            outside = np.flatnonzero(lab != lab[0])
+            dist, j = cKDTree(xy[outside]).query(xy[inside])
+            i = int(np.argmin(dist))
+            new = np.sort([inside[i], outside[j[i]]])
+            pairs = np.vstack([pairs, new[None, :]])
+    return pairs
+
+
+def _road_network(
+    roads: gpd.GeoDataFrame, snap_xy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node the road lines at intersections, insert the projections of ``snap_xy`` as vertices.
+
+    Returns vertex coordinates ``(r, 2)``, edges ``(e, 2)`` (vertex indices) and the index of
+    the vertex each ``snap_xy`` point was projected onto.
+    """
+    geoms = shapely.get_parts(np.asarray(roads.geometry.values))
+    geoms = geoms[~shapely.is_empty(geoms)]
+    types = shapely.get_type_id(geoms)
+    if (types != 1).any():
+        raise InputDataError(
+            f"roads, {int((types != 1).sum())} part(s): expected LineString or MultiLineString "
+            f"geometries, got {sorted(set(shapely.get_type_id(geoms[types != 1]).tolist()))} "
+            f"(shapely type ids); drop or convert them."
+        )
+    lines = shapely.get_parts(shapely.line_merge(shapely.union_all(geoms)))
+    lines = lines[(shapely.get_type_id(lines) == 1) & ~shapely.is_empty(lines)]
+    if len(lines) == 0:
+        return np.empty((0, 2)), np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
+    # Project each village/PoP on its nearest road line and insert that point as a vertex.
+    tree = shapely.STRtree(lines)
+    pts = shapely.points(snap_xy)
+    _, line_of = tree.query_nearest(pts, all_matches=False)
+    where = shapely.line_locate_point(lines[line_of], pts)
+    proj = shapely.get_coordinates(shapely.line_interpolate_point(lines[line_of], where))
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    by_line = pd.Series(np.arange(len(line_of))).groupby(line_of)
+    new_coords = [coords]
+    new_index = [index]
+    new_pos = [np.zeros(len(coords))]
+    # Distance along each line of its own vertices, to merge in the projected points in order.
+    seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+    seg[np.r_[True, index[1:] != index[:-1]]] = 0.0
+    pos = pd.Series(seg).groupby(index).cumsum().to_numpy()
+    new_pos[0] = pos
+    for li, members in by_line.groups.items():
+        members = np.asarray(members)
+        new_coords.append(proj[members])
+        new_index.append(np.full(len(members), li))
+        new_pos.append(where[members])
+    coords = np.vstack(new_coords)
+    index = np.concatenate(new_index)
+    pos = np.concatenate(new_pos)
+    order = np.lexsort((pos, index))
+    coords, index = coords[order], index[order]
+    key = np.round(coords, 3)
+    verts, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    same_line = index[1:] == index[:-1]
+    edges = np.column_stack([inv[:-1], inv[1:]])[same_line]
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    edges = np.unique(np.sort(edges, axis=1), axis=0)
+    snapped = cKDTree(verts).query(np.round(proj, 3))[1]
+    return verts.astype(float), edges, snapped
+
+
+def route_graph(
+    nodes: pd.DataFrame,
+    dem: xr.DataArray | None = None,
+    *,
+    roads: gpd.GeoDataFrame | None = None,
+    k_neighbors: int = 6,
+    road_cost_factor: float = ROAD_COST_FACTOR,
+    sample_spacing_m: float = SAMPLE_SPACING_M,
+    road_spur_k: int = 1,
+    slope: xr.DataArray | None = None,
+    crs: object | None = None,
+) -> nx.Graph:
+    """Terrain-weighted candidate graph for fiber routes between villages, PoPs and roads.
+
+    Terrain edges join each village/PoP to its Delaunay neighbours and its ``k_neighbors``
+    nearest neighbours (scipy.spatial; symmetric union). With ``roads``, the lines are noded at
+    their intersections, each village/PoP is projected on its nearest road line (the projection
+    becomes a vertex), every vertex is a road node ``"r:<n>"`` joined to the next vertex by a
+    road edge, and every village/PoP is joined by a terrain-weighted spur to its ``road_spur_k``
+    nearest road nodes (the first one its projection).
+
+    Edge attributes: ``length_m`` [m], ``multiplier`` [-], ``weight`` = ``length_m *
+    multiplier`` [m of flat-equivalent trench], ``kind`` ("terrain", "road", "spur").
+    Terrain and spur edges carry the mean :func:`trench_multiplier` sampled every
+    ``sample_spacing_m`` along the edge (1 where no DEM is given or all samples are nodata);
+    road edges carry ``road_cost_factor`` (the terrain penalty does not apply to a graded road
+    bed, see :data:`ROAD_COST_FACTOR`). Node attributes: ``x``, ``y`` [m], ``kind`` ("village",
+    "pop", "road"). ``G.graph["crs"]`` is ``crs``, else the CRS of ``roads`` if any.
+
+    Parameters
+    ----------
+    nodes : pandas.DataFrame
+        Columns ``node_id`` (str, unique), ``kind`` ("village" or "pop"), ``x``, ``y`` [m].
+    dem : xarray.DataArray, optional
+        Elevation [m] on dims ``(y, x)`` with 1-D cell-centre coordinates in the same metric CRS
+        as ``nodes``; NaN is nodata.
+    roads : geopandas.GeoDataFrame, optional
+        Road (Multi)LineStrings in the same CRS.
+    k_neighbors : int
+        Nearest neighbours joined to every village/PoP, in addition to the Delaunay edges.
+    road_cost_factor : float
+        Per-metre cost of road edges relative to flat open trench [-] (an assumption).
+    sample_spacing_m : float
+        Spacing of terrain samples along an edge [m].
+    road_spur_k : int
+        Road nodes each village/PoP is joined to.
+    slope : xarray.DataArray, optional
+        Precomputed slope [degrees] on the DEM grid; computed from ``dem`` when not given.
+    crs : optional
+        CRS stored in ``G.graph["crs"]`` for :func:`tree_to_lines`.
+
+    Returns
+    -------
+    networkx.Graph
+        Connected when the village/PoP set is non-empty.
+    """
+    _validate_nodes(nodes)
+    ids = nodes["node_id"].astype(str).to_numpy()
+    kinds = nodes["kind"].to_numpy()
+    xy = nodes[["x", "y"]].to_numpy(float)
+    terrain = None
+    if dem is not None:
+        dem = _check_dem(dem)
+        if len(xy):
+            lo, hi = xy.min(axis=0), xy.max(axis=0)
+            if roads is not None and len(roads):
+                rb = np.asarray(roads.total_bounds, dtype=float)
+                if np.isfinite(rb).all():
+                    lo, hi = np.minimum(lo, rb[:2]), np.maximum(hi, rb[2:])
+            res = max(np.abs(np.diff(dem["x"].values[:2])).max(initial=0.0), 1.0)
+            dem = _crop(dem, (lo[0], lo[1], hi[0], hi[1]), 3 * res + sample_spacing_m)
+        if slope is None:
+            sl = slope_deg(dem)
+        else:
+            sl = _check_dem(slope, "slope").sel(x=dem["x"], y=dem["y"], method="nearest")
+            sl = sl.assign_coords(x=dem["x"], y=dem["y"])
+        if dem.sizes["x"] >= 2 and dem.sizes["y"] >= 2:  # else the DEM misses the area
+            terrain = xr.Dataset({"slope": sl, "elevation": dem.astype(float)})
+
+    G = nx.Graph(crs=crs if crs is not None else getattr(roads, "crs", None))
+    G.add_nodes_from(
+        (i, {"x": float(a), "y": float(b), "kind": str(k)})
+        for i, k, a, b in zip(ids, kinds, xy[:, 0], xy[:, 1], strict=True)
+    )
+
+    def add(u_xy, v_xy, ui, vi, kind, mult=None):
+        length = np.maximum(np.hypot(*(v_xy - u_xy).T), MIN_EDGE_LENGTH_M)
+        if mult is None:
+            mult = edge_multipliers(u_xy, v_xy, terrain, sample_spacing_m)
+        w = length * mult
+        G.add_edges_from(
+            (a, b, {"length_m": float(L), "multiplier": float(m), "weight": float(c), "kind": kind})
+            for a, b, L, m, c in zip(ui, vi, length, mult, w, strict=True)
+        )
+
+    pairs = _neighbour_pairs(xy, k_neighbors)
+    add(xy[pairs[:, 0]], xy[pairs[:, 1]], ids[pairs[:, 0]], ids[pairs[:, 1]], "terrain")
+
+    verts = np.empty((0, 2))
+    if roads is not None and len(roads) and len(xy):
+        verts, redges, snapped = _road_network(roads, xy)
+    if len(verts):
+        rid = np.array([f"r:{i}" for i in range(len(verts))], dtype=object)
+        G.add_nodes_from(
+            (r, {"x": float(a), "y": float(b), "kind": "road"})
+            for r, a, b in zip(rid, verts[:, 0], verts[:, 1], strict=True)
+        )
+        add(
+            verts[redges[:, 0]],
+            verts[redges[:, 1]],
+            rid[redges[:, 0]],
+            rid[redges[:, 1]],
+            "road",
+            np.full(len(redges), float(road_cost_factor)),
+        )
+        targets = [snapped[:, None]]
+        if road_spur_k > 1:
+            k = min(road_spur_k, len(verts))
+            targets.append(cKDTree(verts).query(xy, k=k)[1].reshape(len(xy), -1))
+        spur = np.column_stack(
+            [
+                np.repeat(np.arange(len(xy)), sum(t.shape[1] for t in targets)),
+                np.hstack(targets).ravel(),
+            ]
+        )
+        spur = np.unique(spur, axis=0)
+        if road_spur_k > 1:  # keep the projection plus the nearest vertices, road_spur_k in all
+            d = np.hypot(*(verts[spur[:, 1]] - xy[spur[:, 0]]).T)
+            is_snap = spur[:, 1] == snapped[spur[:, 0]]
+            order = np.lexsort((d, ~is_snap, spur[:, 0]))
+            spur = spur[order]
+            rank = np.arange(len(spur)) - np.searchsorted(spur[:, 0], spur[:, 0])
+            spur = spur[rank < road_spur_k]
+        add(xy[spur[:, 0]], verts[spur[:, 1]], ids[spur[:, 0]], rid[spur[:, 1]], "spur")
+    return G
+
+
+# --------------------------------------------------------------------------------------------
+# Shortest routes to the nearest PoP
+# --------------------------------------------------------------------------------------------
+
+
+def _nodes_of_kind(G: nx.Graph, kind: str) -> list:
+    return [n for n, k in G.nodes(data="kind") if k == kind]
+
+
+def _path_length(G: nx.Graph, path: list, attr: str) -> float:
+    return float(sum(G.edges[a, b].get(attr, 0.0) for a, b in nx.utils.pairwise(path)))
+
+
+def nearest_pop_routes(G: nx.Graph, *, weight: str = "weight") -> pd.DataFrame:
+    """Least-weight path from every village to its nearest PoP (one multi-source Dijkstra).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A :func:`route_graph` (node attribute ``kind``; edge attributes ``length_m`` and
+        ``weight``).
+    weight : str
+        Edge attribute minimised [m of flat-equivalent trench].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per village node: ``node_id``, ``pop_id`` (None if unreachable), ``length_m``
+        [m], ``weighted_length_m`` [m flat-equivalent], ``path`` (list of node ids, village
+        first and PoP last).
+    """
+    pops = _nodes_of_kind(G, "pop")
+    villages = _nodes_of_kind(G, "village")
+    if not pops:
+        raise InputDataError("route graph: no node of kind 'pop'; add points of presence.")
+    dist, paths = nx.multi_source_dijkstra(G, pops, weight=weight)
+    rows = []
+    for v in villages:
+        if v in dist:
+            p = paths[v][::-1]
+            rows.append((v, p[-1], _path_length(G, p, "length_m"), float(dist[v]), p))
+        else:
+            rows.append((v, None, np.nan, np.nan, []))
+    return pd.DataFrame(
+        rows, columns=["node_id", "pop_id", "length_m", "weighted_length_m", "path"]
+    )
+
+
+#: Size (arcs x commodities of the flow model) up to which ``shared_trench(method="auto")``
+#: solves exactly.
+AUTO_EXACT_MAX_FLOW_VARS = 60_000
+
+
+def shared_trench(
+    G: nx.Graph,
+    served_villages,
+    pops,
+    *,
+    weight: str = "weight",
+    method: str = "auto",
+    time_limit_s: float = 60.0,
+    limits: WorkLimits | None = None,
+) -> SteinerResult:
+    """Least-cost shared trench network joining the served villages to the PoP set.
+
+    A virtual root joined to every PoP at zero cost turns the problem into one Steiner tree
+    (terminals: the villages and the root); removing the root leaves a forest, one tree per PoP
+    used. ``cost`` and ``lower_bound`` are in the units of ``weight`` (m of flat-equivalent
+    trench on a :func:`route_graph`); ``edges`` lists each trench edge with its cost. The
+    solver is :func:`universal_service.steiner.solve_compact`: it stops on deterministic work
+    limits, so the same graph, villages and PoPs give the same forest, cost and bound.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        Route graph.
+    served_villages : iterable
+        Village node ids to connect.
+    pops : iterable
+        PoP node ids any village may connect to.
+    weight : str
+        Edge attribute minimised.
+    method : {"auto", "exact", "heuristic"}
+        "auto": exact when the flow model has at most :data:`AUTO_EXACT_MAX_FLOW_VARS` flow
+        variables, heuristic otherwise.
+    time_limit_s : float
+        Wall-clock safety net [s]. If it stops a stage before its work limit, ``status`` is
+        "time_limit" and ``note`` says so (the result may then differ between runs).
+    limits : steiner.WorkLimits, optional
+        Deterministic work limits (default ``WorkLimits()``).
+
+    Returns
+    -------
+    SteinerResult
+        ``tree`` is a forest (one component per PoP used).
+    """
+    t0 = time.monotonic()
+    villages = list(dict.fromkeys(served_villages))
+    pops = list(dict.fromkeys(pops))
+    missing = [x for x in villages + pops if x not in G]
+    if missing:
+        raise InputDataError(f"shared_trench: node(s) {missing[:10]} are not in the graph")
+    if not pops:
+        raise InputDataError("shared_trench: no PoP given; at least one is needed")
+    if method not in ("auto", "exact", "heuristic"):
+        raise ValueError(f"method must be 'auto', 'exact' or 'heuristic', got {method!r}")
+    villages = [v for v in villages if v not in set(pops)]
+    if not villages:
+        return SteinerResult(
+            nx.Graph(),
+            0.0,
+            0.0,
+            "exact",
+            "optimal",
+            0.0,
+            "trivial",
+            pd.DataFrame(columns=["u", "v", "cost"]),
+            time.monotonic() - t0,
+        )
+    if G.is_directed() or G.is_multigraph():
+        raise ValueError("shared_trench needs an undirected nx.Graph (not directed, not multi)")
+    cg, index = steiner.compact_graph(G, weight)
+    root = cg.n
+    p = np.array([index[x] for x in pops], dtype=np.int64)
+    vr = steiner.CompactGraph(
+        cg.labels + [("__virtual_root__",)],
+        np.r_[cg.u, np.full(len(p), root)],
+        np.r_[cg.v, p],
+        np.r_[cg.w, np.zeros(len(p))],
+    )
+    terms = np.array([index[v] for v in villages] + [root], dtype=np.int64)
+    if method == "auto":
+        method = (
+            "exact" if 2 * len(cg.w) * len(villages) <= AUTO_EXACT_MAX_FLOW_VARS else "heuristic"
+        )
+    sol = steiner.solve_compact(vr, terms, root, method, time_limit_s=time_limit_s, limits=limits)
+    return steiner.to_result(G, vr, index, sol, t0, drop={("__virtual_root__",)})
+
+
+def per_village_cost_vs_shared(
+    G: nx.Graph,
+    served_villages,
+    pops,
+    *,
+    weight: str = "weight",
+    shared: SteinerResult | None = None,
+    method: str = "auto",
+    time_limit_s: float = 60.0,
+    limits: WorkLimits | None = None,
+) -> pd.Series:
+    """Sum of per-village shortest paths to the nearest PoP against the shared trench.
+
+    Parameters
+    ----------
+    G, served_villages, pops, weight, method, time_limit_s, limits
+        As for :func:`shared_trench`.
+    shared : SteinerResult, optional
+        A shared trench already computed for the same villages and PoPs.
+
+    Returns
+    -------
+    pandas.Series
+        ``per_village_m`` (sum of each village's own least-weight path), ``shared_m`` (shared
+        tree cost), ``shared_lower_bound_m``, ``saving_m`` and ``saving_share`` [-]; lengths in
+        the units of ``weight`` (m of flat-equivalent trench on a route graph).
+    """
+    villages = list(dict.fromkeys(served_villages))
+    pops = list(dict.fromkeys(pops))
+    if shared is None:
+        shared = shared_trench(
+            G,
+            villages,
+            pops,
+            weight=weight,
+            method=method,
+            time_limit_s=time_limit_s,
+            limits=limits,
+        )
+    dist = nx.multi_source_dijkstra_path_length(G, pops, weight=weight)
+    unreached = [v for v in villages if v not in dist]
+    if unreached:
+        raise InputDataError(f"villages {unreached[:10]} cannot reach any PoP in the graph")
+    alone = float(sum(dist[v] for v in villages))
+    saving = alone - shared.cost
+    return pd.Series(
+        {
+            "per_village_m": alone,
+            "shared_m": shared.cost,
+            "shared_lower_bound_m": shared.lower_bound,
+            "saving_m": saving,
+            "saving_share": saving / alone if alone > 0 else 0.0,
+        }
+    )
+
+
+def tree_to_lines(tree: nx.Graph, G: nx.Graph | None = None, *, crs=None) -> gpd.GeoDataFrame:
+    """One straight LineString per tree edge, for a GeoPackage layer.
+
+    Parameters
+    ----------
+    tree : networkx.Graph
+        A tree or forest whose nodes are in ``G`` (e.g. ``SteinerResult.tree``).
+    G : networkx.Graph, optional
+        Route graph with node ``x``, ``y`` [m] and edge ``length_m``, ``weight``, ``kind``
+        (default: ``tree`` itself).
+    crs : optional
+        CRS of the layer (default ``G.graph["crs"]``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``u``, ``v``, ``length_m`` [m], ``weighted_length_m`` [m flat-equivalent],
+        ``kind``, ``geometry``.
+    """
+    G = tree if G is None else G
+    crs = crs if crs is not None else G.graph.get("crs")
+    rows, coords = [], []
+    for a, b in tree.edges:
+        d = G.edges[a, b]
+        rows.append((a, b, d.get("length_m", np.nan), d.get("weight", np.nan), d.get("kind")))
+        coords.append([[G.nodes[a]["x"], G.nodes[a]["y"]], [G.nodes[b]["x"], G.nodes[b]["y"]]])
+    df = pd.DataFrame(rows, columns=["u", "v", "length_m", "weighted_length_m", "kind"])
+    geom = shapely.linestrings(np.array(coords, dtype=float).reshape(-1, 2, 2)) if coords else []
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=crs), crs=crs)
