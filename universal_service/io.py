@@ -211,6 +211,24 @@ def read_vector(
     return gdf.set_geometry("geometry") if "geometry" in gdf.columns else gdf
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a UTF-8 TOML file.
+
+    Raises
+    ------
+    InputDataError
+        The file is not UTF-8 or not valid TOML (the message names the file and the line).
+    """
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8."
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputDataError(f"{path}: not valid TOML ({exc}).") from exc
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a plain table (CSV, or Parquet) with normalised column names.
 
@@ -385,10 +403,17 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
         else:
             v = pd.to_numeric(raw, errors="coerce")
         nan = rows[v.isna().to_numpy()]
-        if nan.size and col.required:
+        if nan.size:
             problems.append(
                 f"{where}, {format_rows(nan)}: column '{col.name}' ({col.description}) must be a "
-                f"number; got {_sample(raw, nan)}. Fill in the missing values."
+                f"number; got {_sample(raw, nan)}. Fill in the missing values"
+                + ("." if col.required else " or drop the optional column.")
+            )
+        inf = rows[np.isinf(v.to_numpy(dtype=float))]
+        if inf.size:
+            problems.append(
+                f"{where}, {format_rows(inf)}: column '{col.name}' ({col.description}) must be "
+                f"finite; got {_sample(raw, inf)}. Correct those values."
             )
         if col.min_value is not None:
             vv = v.to_numpy(dtype=float)
@@ -537,10 +562,7 @@ def load_region(path: str | os.PathLike[str]) -> Region:
             f"{toml_path}: not found. A region folder needs a region.toml naming its layers "
             "(see universal_service.io's docstring for the format)."
         )
-    try:
-        cfg = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise InputDataError(f"{toml_path}: not valid TOML ({exc}).") from exc
+    cfg = read_toml(toml_path)
     layers_cfg = cfg.get("layers", {})
     problems: list[str] = []
     for name, spec in LAYERS.items():
@@ -579,7 +601,10 @@ def load_region(path: str | os.PathLike[str]) -> Region:
         try:
             crs = pyproj.CRS(cfg["crs"])
         except pyproj.exceptions.CRSError as exc:
-            problems.append(f"{toml_path}: crs = {cfg['crs']!r} is not a CRS ({exc}).")
+            problems.append(
+                f"{toml_path}: crs = {cfg['crs']!r} is not a CRS ({exc}). Use a projected CRS in "
+                "metres, e.g. the UTM zone of the region (EPSG:326NN north, EPSG:327NN south)."
+            )
         if crs is not None and not crs.is_projected:
             problems.append(
                 f"{toml_path}: crs = {cfg['crs']!r} is geographic (degrees); the planner needs a "
@@ -596,6 +621,12 @@ def load_region(path: str | os.PathLike[str]) -> Region:
             continue
         where = files[name].name
         df = raw[name]
+        if name in {"villages", "districts", "operators"} and len(df) == 0:
+            problems.append(
+                f"{where}: the layer is empty (no {name}); the planner needs at least one row. "
+                "Check the file and the layer name in region.toml."
+            )
+            continue
         if isinstance(df, gpd.GeoDataFrame):
             _check_geometry(df, spec, where, problems)
             ok = _check_crs_units(df, where, problems)

@@ -250,6 +250,14 @@ class RadioConfig(_Strict):
     fresnel_fraction: float = Field(0.0, ge=0, le=1.5, description="F1 clearance for 4G")
 
 
+class NetworkConfig(_Strict):
+    """Fiber network design: share trenches among the villages the plan serves by fiber."""
+
+    shared_trench: bool = Field(True, description="design shared trenches (Steiner forest)")
+    iterations: int = Field(2, ge=0, le=10, description="plan/Steiner re-solves after the first")
+    time_limit_s: float = Field(10.0, gt=0, description="time limit of each Steiner solve [s]")
+
+
 class AllocationConfig(_Strict):
     """Allocation section: which regime assigns obligations among operators."""
 
@@ -279,5 +287,6 @@ class ScenarioConfig(_Strict):
     catalog: str | None = Field(None, description="technology catalog, relative to the file")
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     radio: RadioConfig = Field(default_factory=RadioConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
     solve: SolveConfig = Field(default_factory=SolveConfig)

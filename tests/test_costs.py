@@ -1,0 +1,95 @@
+"""Tests for universal_service.costs: appraisal against compound-interest tables, the catalog, and
+the options table on a synthetic region."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from universal_service import costs, io
+from universal_service.errors import InputDataError
+
+# Compound interest factor tables (Newnan, Eschenbach & Lavelle, Engineering Economic Analysis,
+# Appendix C; the same values appear in every engineering-economics text):
+#   (P/A, 10%, 10) = 6.1446, (P/A, 8%, 15) = 8.5595, (A/P, 8%, 20) = 0.10185, (P/A, 5%, 20) = 12.4622
+
+
+@pytest.mark.parametrize(
+    ("rate", "years", "factor"),
+    [(0.10, 10, 6.1446), (0.08, 15, 8.5595), (0.05, 20, 12.4622), (0.0, 7, 7.0)],
+)
+def test_annuity_factor_tables(rate, years, factor):
+    assert costs.annuity_factor(rate, years) == pytest.approx(factor, abs=5e-5)
+
+
+def test_capital_recovery_factor_table():
+    assert costs.capital_recovery_factor(0.08, 20) == pytest.approx(0.10185, abs=5e-6)
+
+
+def _npv_by_cash_flows(capex, opex, rate, horizon, life):
+    """Year-by-year cash flows, discounted one by one (an independent second method)."""
+    flows = np.zeros(horizon + 1)
+    t = 0
+    while t < horizon:
+        flows[t] += capex
+        last = t
+        t += life
+    flows[1:] += opex
+    flows[horizon] -= capex * (1 - (horizon - last) / life)
+    return sum(f / (1 + rate) ** k for k, f in enumerate(flows))
+
+
+@pytest.mark.parametrize(("horizon", "life"), [(15, 10), (15, 15), (15, 25), (20, 7), (10, 3)])
+def test_npv_matches_cash_flows(horizon, life):
+    got = costs.npv(1000.0, 50.0, rate=0.08, horizon_years=horizon, lifetime_years=life)
+    assert got == pytest.approx(_npv_by_cash_flows(1000.0, 50.0, 0.08, horizon, life), rel=1e-12)
+
+
+def test_npv_equal_life_and_horizon_is_capex_plus_annuity():
+    got = costs.npv(1000.0, 100.0, rate=0.10, horizon_years=10, lifetime_years=10)
+    assert got == pytest.approx(1000.0 + 100.0 * 6.1446, abs=0.01)
+
+
+def test_affordable_tariff_caps_at_share_and_list():
+    t = costs.affordable_tariff(
+        np.array([600.0, 5000.0]), np.array([3.0, 3.0]), share=0.02, list_tariff=50.0
+    )
+    np.testing.assert_allclose(t, [36.0, 50.0])
+
+
+def test_catalog_loads_with_sources():
+    cat = costs.load_catalog()
+    assert cat.meta["currency"] == "CNY"
+    for tech in ("fiber", "microwave", "lte", "satellite"):
+        assert cat[tech]["source"].strip()
+
+
+def test_catalog_missing_unit_key(tmp_path):
+    text = costs.DEFAULT_CATALOG.read_text().replace("capex_cny_per_km = 60000.0\n", "")
+    p = tmp_path / "cat.toml"
+    p.write_text(text)
+    with pytest.raises(InputDataError, match=r"technology 'fiber': missing \['capex_cny_per_km'\]"):
+        costs.load_catalog(p)
+
+
+def test_build_options_on_synthetic_region(synth_region_dir):
+    region = io.load_region(synth_region_dir)
+    opts = costs.build_options(region)
+    t = opts.table
+    # every village not yet on broadband has satellite; existing broadband has the free option
+    bb = region.villages["existing_service"].isin(["4g", "fiber"])
+    todo = set(region.villages.loc[~bb, "village_id"])
+    assert todo == set(t.loc[t.technology == "satellite", "village_id"])
+    assert set(t.loc[t.option_id == "existing", "village_id"]) == set(
+        region.villages.loc[bb, "village_id"]
+    )
+    assert (t.loc[t.option_id == "existing", "cost"] == 0).all()
+    assert (t["cost"] >= 0).all() and np.isfinite(t["cost"]).all()
+    assert not t.duplicated(["village_id", "option_id"]).any()
+    lte = t[t.technology == "lte"]
+    assert len(lte) > 0 and set(lte["site_id"]) <= set(opts.sites["site_id"])
+    np.testing.assert_allclose(t["subsidy"], np.maximum(t["net_cost"], 0))
+    assert np.isfinite(opts.sites["cost"]).all()
+    # deterministic
+    again = costs.build_options(region).table
+    assert again.equals(t)

@@ -1,0 +1,122 @@
+"""Command-line interface: ``universal-service plan REGION --scenario FILE --out DIR``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import InputDataError, ScenarioError, SolverError
+
+app = typer.Typer(
+    help="Universal-service planner: cost every way of connecting every village, pick the "
+    "cheapest plan meeting the policy, and report it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def plan(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    override: Annotated[
+        list[str] | None, typer.Option("--override", "-o", help="Override name from the file")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value applied last, e.g. policy.coverage_target=0.9"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Plan one scenario on a region, print the summary and write the results to --out."""
+    from . import scenarios
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        sc = scenarios.load_scenario(
+            scenario,
+            scenario=name,
+            overrides=override or (),
+            set_values=scenarios.parse_set(set_ or ()),
+        )
+        if region is not None:
+            sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
+        result = scenarios.run(sc)
+        paths = scenarios.write(result, out)
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    typer.echo(scenarios.format_summary(result))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
+    if result.plan.attrs.get("status") not in {"optimal", "time_limit"}:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def validate(
+    region: Annotated[Path, typer.Argument(help="Region folder with region.toml")],
+) -> None:
+    """Load and validate a region; list every problem found."""
+    from . import io
+
+    try:
+        r = io.load_region(region)
+    except InputDataError as exc:
+        _fail(exc)
+    typer.echo(
+        f"{r.name}: {len(r.villages)} villages in {len(r.districts)} districts, "
+        f"{len(r.pops)} PoPs, {len(r.towers)} towers, {len(r.roads)} road lines, "
+        f"DEM {r.dem.sizes['y']}x{r.dem.sizes['x']} in {r.crs.to_string()}: OK"
+    )
+
+
+@app.command()
+def dashboard(port: Annotated[int, typer.Option(help="Port to serve on")] = 8501) -> None:
+    """Start the Streamlit dashboard (app.py) on the bundled region."""
+    import subprocess
+
+    app_py = Path(__file__).resolve().parents[1] / "app.py"
+    if not app_py.exists():
+        _fail(FileNotFoundError(f"{app_py} not found: run from a source checkout"))
+    raise typer.Exit(
+        subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app_py),
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+            ]
+        )
+    )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
