@@ -168,3 +168,15 @@ def test_options_cover_every_village(synth_region_dir):
 
 def test_bundled_region_present():
     assert (BUNDLED / "region.toml").exists()
+
+
+def test_write_clears_temporaries_of_a_killed_run(synth_region_dir, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = out / ".plan.nc.abc123.part.nc"
+    stale.write_text("half a file from a run killed with SIGKILL")
+    other = out / "notes.txt"
+    other.write_text("not ours")
+    scenarios.write(scenarios.run(_synth(synth_region_dir)), out)
+    assert not stale.exists() and other.exists()
+    assert not list(out.glob(".*part*"))

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_SCENARIO = DATA_DIR / "scenarios" / "baseline.yaml"
 DEFAULT_REGION = DATA_DIR / "qiannan"
+OUTPUT_FILES = ("plan.nc", "villages.gpkg", "sites.gpkg", "fiber.gpkg", "summary.csv")
 
 
 @dataclass
@@ -468,6 +469,10 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # temporaries left by a run killed mid-write (SIGKILL skips the cleanup in io.atomic_path)
+    for name in OUTPUT_FILES:
+        for stale in out.glob(f".{name}.*.part*"):
+            stale.unlink()
     paths: dict[str, Path] = {}
     plan = result.plan
     paths["plan"] = io.write_atomic(out / "plan.nc", lambda p: plan.to_netcdf(p))
