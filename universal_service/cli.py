@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _absorb_highs_banner() -> None:
+    """Swallow the banner HiGHS writes to the C-level stdout when the first ``Highs`` object of a
+    process is made, so the plan summary is the only thing the command prints."""
+    try:
+        import highspy
+    except ImportError:  # CBC-only installs
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _fail(exc: Exception) -> None:
@@ -52,6 +71,7 @@ def plan(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    _absorb_highs_banner()
     try:
         sc = scenarios.load_scenario(
             scenario,
