@@ -347,6 +347,14 @@ def test_highs_and_cbc_reach_the_same_optimum(seed: int) -> None:
     )
 
 
+def test_cbc_is_the_fallback_without_highspy(monkeypatch: pytest.MonkeyPatch) -> None:
+    options, sites = random_instance(3, n_villages=6)
+    expected = optimize.plan(options, sites, exact(coverage_target=0.7)).attrs["objective"]
+    monkeypatch.setattr(optimize, "highspy", None)
+    plan = optimize.plan(options, sites, exact(coverage_target=0.7))
+    assert plan.attrs["solver"] == "cbc" and plan.attrs["objective"] == pytest.approx(expected)
+
+
 def test_cbc_reaches_cap71_optimum() -> None:
     options, sites = read_orlib_cap(DATA / "orlib" / "cap71.txt")
     plan = optimize.plan(options, sites, exact(coverage_target=1.0, solver="cbc"))
@@ -435,13 +443,22 @@ def test_statistics_attrs_present_and_consistent(tmp_path: Path) -> None:
     plan = optimize.plan(options, sites, policy)
     a = plan.attrs
     assert a["status"] == "optimal" and a["infeasible_reason"] == ""
-    n_options = len(options) - a["n_options_removed_dominated"]
-    assert a["n_x"] == n_options
+    inst = optimize.remove_dominated(optimize.prepare(options, sites, policy), policy)
+    kept = inst.n_options
+    assert a["n_x"] == kept == len(options) - a["n_options_removed_dominated"]
+    assert a["n_y"] == len(np.unique(inst.site[inst.site >= 0])) <= len(sites)
     assert a["n_cols"] == a["n_x"] + a["n_y"]
-    assert a["n_y"] <= len(sites)
-    n_links = a["n_rows"] - options["village_id"].nunique() - 3  # coverage, coverage[d0], budget
-    assert 0 <= n_links <= a["n_x"]
-    assert a["n_nonzeros"] == a["n_x"] + 2 * n_links + (a["n_nonzeros"] - a["n_x"] - 2 * n_links)
+    n_links = int((inst.site >= 0).sum())
+    villages = options["village_id"].nunique()
+    assert (
+        a["n_rows"] == villages + n_links + 3
+    )  # one[v], link[v,o], coverage, coverage[d0], budget
+    forced = optimize.forced_villages(inst, policy)[inst.option_village]
+    counted = inst.covered & ~forced  # weights are >= 1 here
+    in_d0 = inst.village_district[inst.option_village] == "d0"
+    n_budget = int((inst.cost != 0).sum()) + a["n_y"]  # site costs are > 0 here
+    expected = kept + 2 * n_links + counted.sum() + (counted & in_d0).sum() + n_budget
+    assert a["n_nonzeros"] == expected
     assert a["lp_bound"] <= a["bound"] + 1e-9 <= a["objective"] + 2e-9
     assert a["gap"] == pytest.approx(0.0, abs=1e-9)
     assert a["objective"] == pytest.approx(a["total_cost"])
@@ -489,6 +506,49 @@ def test_shadow_price_of_coverage_and_binding_constraints() -> None:
     )
 
 
+def test_forced_villages_presolve() -> None:
+    options = pd.DataFrame(
+        {
+            "village_id": ["a", "b", "c", "d"],
+            "option_id": "f",
+            "technology": "fiber",
+            "site_id": "",
+            "cost": [1.0, 2.0, 3.0, 4.0],
+            "weight": [50.0, 30.0, 15.0, 5.0],
+        }
+    )
+    sites = pd.DataFrame(columns=["site_id", "cost"])
+    policy = exact(coverage_target=0.6)  # 60 of 100 needed: only a (50) cannot be spared
+    inst = optimize.prepare(options, sites, policy)
+    assert list(optimize.forced_villages(inst, policy)) == [True, False, False, False]
+    model = optimize.build_formulation(inst, policy)
+    assert model.row_lower[0] == model.row_upper[0] == 1.0, "one[a] becomes = 1"
+    row = model.policy_rows["coverage"]
+    assert model.row_lower[row] == pytest.approx(10.0), "a's weight moves to the right-hand side"
+    assert model.matrix[row, 0] == 0 and model.matrix[row, 1] == 30.0
+    plan = optimize.plan(options, sites, policy)
+    assert plan.attrs["objective"] == pytest.approx(
+        brute_force(options, sites, policy)["objective"]
+    )
+
+
+def test_guarded_child_process_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    options, sites = hard_instance(12, 6)  # small, but its LP relaxation is fractional
+    policy = exact(coverage_target=1.0)
+    in_process = optimize.plan(options, sites, policy)
+    monkeypatch.setattr(optimize, "GUARD_COLS", 0)  # every MILP in a spawned child
+    child = optimize.plan(options, sites, policy)
+    assert not child.attrs["termination"].startswith("LP relaxation integral"), "the MILP ran"
+    assert child.attrs["objective"] == pytest.approx(in_process.attrs["objective"])
+    assert child.attrs["status"] == in_process.attrs["status"] == "optimal"
+    options, sites = hard_instance(40, 20)  # branch and bound runs: the greedy start goes in late
+    policy = optimize.Policy(coverage_target=1.0, time_limit_s=1.5)
+    plan = optimize.plan(options, sites, policy)
+    assert plan.attrs["status"] in ("time_limit", "optimal"), plan.attrs["termination"]
+    assert plan.attrs["objective"] <= plan.attrs["warm_start_objective"] + 1e-6
+    check_plan(plan, options, sites, policy)
+
+
 def test_plan_is_deterministic() -> None:
     options, sites = random_instance(5, n_villages=10, n_sites=4)
     policy = optimize.Policy(coverage_target=0.7)
@@ -498,6 +558,15 @@ def test_plan_is_deterministic() -> None:
     for attr in ("build_seconds", "solve_seconds"):
         first.attrs.pop(attr), second.attrs.pop(attr)
     xr.testing.assert_identical(first, second)
+
+
+def test_threads_can_change_between_solves() -> None:
+    options, sites = hard_instance(12, 6)
+    values = [
+        optimize.plan(options, sites, exact(coverage_target=1.0, threads=t)).attrs["objective"]
+        for t in (1, 2, 1)
+    ]
+    assert values[0] == pytest.approx(values[1]) == pytest.approx(values[2])
 
 
 def test_warm_start_off_reaches_the_same_optimum() -> None:
@@ -571,6 +640,34 @@ def test_time_limit_returns_best_feasible_plan_with_gap() -> None:
         )
 
 
+def test_lp_out_of_time_keeps_greedy_plan_and_share_bound() -> None:
+    options, sites = hard_instance()
+    policy = optimize.Policy(coverage_target=1.0, time_limit_s=1e-4)  # not even the LP finishes
+    plan = optimize.plan(options, sites, policy)
+    assert plan.attrs["status"] == "time_limit" and plan["served"].all()
+    check_plan(plan, options, sites, policy)
+    assert math.isnan(plan.attrs["lp_bound"])
+    inst = optimize.prepare(options, sites, policy)
+    assert plan.attrs["bound"] == pytest.approx(optimize.share_bound(inst, policy))
+    assert 0 < plan.attrs["gap"] < 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_share_bound_is_valid(seed: int) -> None:
+    options, sites = random_instance(700 + seed, n_villages=5, districts=2, mixed=seed % 2 == 1)
+    for policy in (
+        exact(coverage_target=0.6, district_targets={"d0": 0.8}),
+        exact(objective="min_subsidy", coverage_target=0.5),
+        exact(objective="max_coverage", budget=90.0),
+    ):
+        best = brute_force(options, sites, policy)["objective"]
+        bound = optimize.share_bound(optimize.prepare(options, sites, policy), policy)
+        if policy.objective == "max_coverage":
+            assert bound >= best - 1e-9
+        elif not math.isnan(best):
+            assert bound <= best + 1e-9
+
+
 # --------------------------------------------------------------------------- published optimum
 
 
@@ -596,6 +693,17 @@ def test_baseline_pays_sites_alone_and_plan_saves() -> None:
     )
     cheapest_alone = cost.groupby("village_id")["total"].min().sum()
     assert base.attrs["total_cost"] == pytest.approx(cheapest_alone)
+
+
+def test_improve_plan_keeps_feasibility_and_lowers_cost() -> None:
+    options, sites = read_orlib_cap(DATA / "orlib" / "cap71.txt")
+    policy = exact(coverage_target=1.0)
+    inst = optimize.prepare(options, sites, policy)
+    start = optimize.greedy_choice(inst, policy)
+    better = optimize.improve_plan(inst, policy, start)
+    before, after = optimize.evaluate(inst, start, policy), optimize.evaluate(inst, better, policy)
+    assert not after["violated"] and (better >= 0).all()
+    assert UNCAPOPT["cap71"] - 1e-3 <= after["total_cost"] < before["total_cost"]
 
 
 def test_baseline_meets_target_greedily_by_cost_per_weight() -> None:

@@ -20,6 +20,15 @@ Location Theory*, Wiley, ch. 3). The model is built once, column-wise from the l
 sparse arrays (:class:`Formulation`) by one small function per constraint group, in the manner of PyPSA's
 ``pypsa/optimization/constraints.py``; the same arrays feed HiGHS through ``highspy`` (Huangfu & Hall
 (2018), Math. Prog. Comp. 10:119-142) or a PuLP ``LpProblem`` for CBC and ``.lp`` export.
+
+Before building, options dominated by a site-free option of their village are dropped
+(:func:`remove_dominated`) and villages that every plan meeting the targets must cover get ``one[v] = 1``
+(:func:`forced_villages`). :func:`solve` then solves the LP relaxation once (its bound is reported and
+its duals are the shadow prices of the coverage and budget rows); an integral LP optimum is the MILP
+optimum, otherwise the MILP runs from the LP solution and the best greedy plan (:func:`greedy_choice`,
+:func:`improve_plan`). Large models run the MILP in a child process stopped at the deadline
+(:data:`GUARD_COLS`); when even the LP relaxation runs out of time, the greedy plan is returned with
+the site-share bound (:func:`share_bound`).
 """
 
 from __future__ import annotations
@@ -88,7 +97,8 @@ class Policy:
     threads : int
         Solver threads; 1 keeps runs reproducible.
     warm_start : bool
-        Pass the best greedy plan to the solver as a starting incumbent.
+        Give the solver the best greedy plan (:func:`greedy_choice` then :func:`improve_plan`) as an
+        incumbent, and keep it if the solver ends with nothing better.
     """
 
     coverage_target: float | None = None
@@ -849,12 +859,20 @@ def _highs(
     lp.integrality_ = [highspy.HighsVarType.kInteger] * lp.num_col_
     if col_names is not None:
         lp.col_names_, lp.row_names_ = col_names, row_names
+    threads = int(options.get("threads", 1))
+    if _SCHEDULER_THREADS and _SCHEDULER_THREADS[0] != threads:
+        highspy.Highs.resetGlobalScheduler(True)  # HiGHS fixes its thread pool at first use
+    _SCHEDULER_THREADS[:] = [threads]
     h = highspy.Highs()
     for key, value in options.items():
         h.setOptionValue(key, value)
     if h.passModel(lp) != highspy.HighsStatus.kOk:
         raise SolverError("HiGHS rejected the model (passModel did not return kOk)")
     return h
+
+
+#: Threads of HiGHS's process-wide scheduler once created (it must be reset to change them).
+_SCHEDULER_THREADS: list[int] = []
 
 
 def _highs_options(policy: Policy) -> dict[str, object]:
@@ -901,15 +919,18 @@ def _highs_status(h: highspy.Highs) -> tuple[str, str]:
 
 
 def _highs_mip(
-    h: highspy.Highs, time_limit: float, start: np.ndarray | None, late: bool = False
+    h: highspy.Highs, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None = None
 ) -> _Run:
-    """Run the MILP on a loaded ``Highs`` from an optional warm start.
+    """Run the MILP on a loaded ``Highs``, seeded with the LP relaxation and the greedy plan.
 
-    The start goes in with ``setSolution``, or with ``late`` through the user-solution callback once
-    the branch and bound has processed its first node: on large models an incumbent present during
-    the root makes HiGHS's central rounding run conflict analysis against the dense objective cutoff
-    for many minutes (observed with HiGHS 1.16 on a generated 100k-option model; HiGHS solves the
-    same root in seconds without it).
+    HiGHS keeps the last solution it holds as a MIP start and completes a fractional one with a small
+    sub-MIP (option ``mip_max_start_nodes``), which finds good plans early; ``lp_x`` (for a fresh
+    ``Highs``) is passed with ``setSolution`` for that. The greedy plan ``start`` is offered through
+    the user-solution callback once branch and bound has processed a node, not with ``setSolution``:
+    an incumbent present during the root makes HiGHS 1.16's central rounding run conflict analysis
+    against the dense objective cutoff for many minutes on large models (measured on a generated
+    100k-option model: no stop within 6 min with it, optimal in 8 s without it). :func:`solve` keeps
+    the greedy plan when HiGHS ends with nothing better.
     """
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("time_limit", max(time_limit, 1e-3))
@@ -917,19 +938,18 @@ def _highs_mip(
 
     def offer(event: object) -> None:
         if not offered and event.data_out.mip_node_count >= 1:
-            event.data_in.user_solution = start
-            event.data_in.user_has_solution = True
+            event.data_in.setSolution(start)  # sets user_solution and user_has_solution
             offered.append(True)
 
-    if start is not None and not late:
-        warm = highspy.HighsSolution()
-        warm.col_value = start
-        warm.value_valid = True
-        h.setSolution(warm)
-    elif start is not None:
+    if lp_x is not None:
+        relaxed = highspy.HighsSolution()
+        relaxed.col_value = lp_x
+        relaxed.value_valid = True
+        h.setSolution(relaxed)
+    if start is not None:
         h.cbMipUserSolution.subscribe(offer)
     h.run()
-    if start is not None and late:
+    if start is not None:
         h.cbMipUserSolution.unsubscribe(offer)
     status, text = _highs_status(h)
     info = h.getInfo()
@@ -951,6 +971,7 @@ def _highs_mip_child(
     options: dict[str, object],
     time_limit: float,
     start: np.ndarray | None,
+    lp_x: np.ndarray | None,
 ) -> None:
     """Child-process MILP: report every improving solution, then the final result, through ``conn``."""
     h = _highs(arrays, options)
@@ -962,7 +983,7 @@ def _highs_mip_child(
         )
 
     h.cbMipImprovingSolution.subscribe(improving)
-    conn.send(("done", _highs_mip(h, time_limit, start, late=True)))
+    conn.send(("done", _highs_mip(h, time_limit, start, lp_x)))
     conn.close()
 
 
@@ -980,7 +1001,8 @@ class _HighsBackend:
     name = "highs"
 
     def __init__(self, model: Formulation, policy: Policy):
-        self.model, self.policy, self.h = model, policy, to_highs(model, policy=policy)
+        self.model, self.policy = model, policy
+        self.h = _highs(_lp_arrays(model), _highs_options(policy))  # no names: to_highs has them
         self.version = f"{self.h.versionMajor()}.{self.h.versionMinor()}.{self.h.versionPatch()}"
 
     def relax(self, time_limit: float) -> _Run:
@@ -996,16 +1018,18 @@ class _HighsBackend:
         x = np.asarray(sol.col_value)
         return _Run(status, text, x, self.h.getInfo().objective_function_value, row_dual=dual)
 
-    def mip(self, time_limit: float, start: np.ndarray | None) -> _Run:
+    def mip(self, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None) -> _Run:
         if self.model.n_cols < GUARD_COLS:
-            return _highs_mip(self.h, time_limit, start)
-        return self._guarded_mip(time_limit, start)
+            return _highs_mip(self.h, time_limit, start)  # self.h still holds the LP solution
+        return self._guarded_mip(time_limit, start, lp_x)
 
-    def _guarded_mip(self, time_limit: float, start: np.ndarray | None) -> _Run:
+    def _guarded_mip(
+        self, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None
+    ) -> _Run:
         """The MILP in a spawned child, stopped ``GUARD_GRACE_S`` after the deadline if still running."""
         ctx = multiprocessing.get_context("spawn")
         receive, send = ctx.Pipe(duplex=False)
-        args = (send, _lp_arrays(self.model), _highs_options(self.policy), time_limit, start)
+        args = (send, _lp_arrays(self.model), _highs_options(self.policy), time_limit, start, lp_x)
         child = ctx.Process(target=_highs_mip_child, args=args, daemon=True)
         hard_deadline = time.perf_counter() + time_limit + GUARD_GRACE_S
         child.start()
@@ -1084,7 +1108,7 @@ class _CbcBackend:
         dual = np.array([c.pi or 0.0 for c in self.cons])
         return _Run("optimal", text, x, float(self.model.col_cost @ x), row_dual=dual)
 
-    def mip(self, time_limit: float, start: np.ndarray | None) -> _Run:
+    def mip(self, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None) -> _Run:
         if start is not None:
             for v, value in zip(self.vars, start.tolist(), strict=True):
                 v.setInitialValue(round(value), check=False)
@@ -1113,6 +1137,25 @@ class _CbcBackend:
 
 
 # ----------------------------------------------------------------------------------------- heuristic
+
+
+def _village_argmin(inst: Instance, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per village, the option with the smallest masked value (lowest index on ties; -1: none).
+
+    Options are sorted by village, so this is one ``minimum.reduceat`` over the village runs: O(n),
+    no sort.
+    """
+    best = np.full(len(inst.village_ids), -1, dtype=np.int64)
+    if not inst.n_options:
+        return best
+    vals = np.where(mask, values, np.inf)
+    village = inst.option_village
+    starts = np.flatnonzero(np.r_[True, village[1:] != village[:-1]])
+    least = np.minimum.reduceat(vals, starts)
+    hit = np.flatnonzero(mask & (vals == np.repeat(least, np.diff(np.r_[starts, len(vals)]))))
+    first = hit[np.r_[True, village[hit][1:] != village[hit][:-1]]] if len(hit) else hit
+    best[village[first]] = first
+    return best
 
 
 def greedy_choice(
@@ -1144,15 +1187,8 @@ def greedy_choice(
     if policy.objective == "max_coverage":
         price = spend
 
-    def cheapest(mask: np.ndarray) -> np.ndarray:
-        best = np.full(n_v, -1, dtype=np.int64)
-        idx = np.flatnonzero(mask)
-        idx = idx[np.lexsort((idx, price[idx], inst.option_village[idx]))]
-        v, first = np.unique(inst.option_village[idx], return_index=True)
-        best[v] = idx[first]
-        return best
-
-    best_any, best_cov = cheapest(available), cheapest(available & inst.covered)
+    best_any = _village_argmin(inst, price, available)
+    best_cov = _village_argmin(inst, price, available & inst.covered)
     choice = np.full(n_v, -1, dtype=np.int64)
     if policy.objective != "max_coverage":
         take = (best_any >= 0) & (price[np.maximum(best_any, 0)] < 0)
@@ -1236,6 +1272,82 @@ def evaluate(
     }
 
 
+def share_bound(inst: Instance, policy: Policy) -> float:
+    """A valid bound on the optimum without any LP, for when the LP relaxation runs out of time.
+
+    A site used by ``k`` villages is paid once, and at most ``n_s`` villages have an option at site
+    ``s``, so every plan costs at least ``sum over served villages of (option cost + f_s / n_s)`` (the
+    classic per-client share bound for facility location). With ``p_v`` the cheapest such price of
+    a covered option and ``q_v`` of any option, a min_cost / min_subsidy plan costs at least
+    ``sum_v min(0, q_v)`` plus, for the target group that needs most, the cheapest fractional cover
+    at prices ``p_v - min(0, q_v)``; a max_coverage plan covers at most the fractional knapsack of
+    weight bought within the budget at prices ``p_v`` (cost only). Vectorised: one sort per group.
+
+    Returns
+    -------
+    float
+        Lower bound [CNY] for min objectives, upper bound [weight] for max_coverage.
+    """
+    n_v, w = len(inst.village_ids), inst.village_weight
+    pairs = np.unique(np.stack([inst.site, inst.option_village])[:, inst.site >= 0], axis=1)
+    users = np.bincount(pairs[0], minlength=len(inst.site_ids)).astype(float)
+    share = (
+        np.where(
+            inst.site >= 0,
+            inst.site_cost[np.maximum(inst.site, 0)]
+            / np.maximum(users[np.maximum(inst.site, 0)], 1.0),
+            0.0,
+        )
+        if len(inst.site_ids)
+        else 0.0
+    )
+    per_option = (inst.net_cost if policy.objective == "min_subsidy" else inst.cost) + share
+    p, q = np.full(n_v, np.inf), np.full(n_v, np.inf)
+    np.minimum.at(q, inst.option_village, per_option)
+    np.minimum.at(p, inst.option_village[inst.covered], per_option[inst.covered])
+
+    if policy.objective == "max_coverage":  # buy weight with the budget, most weight per CNY first
+        reach = np.isfinite(p) & (w > 0)
+        paid = reach & (p > 0)
+        bought = _fractional_cover(
+            np.where(paid, -w, np.nan),
+            np.where(paid, p, 0.0),
+            np.zeros(n_v, dtype=np.int64),
+            np.array([float(policy.budget)]),
+            cap=True,
+        )
+        return float(w[reach & ~paid].sum() - bought[0])
+    base = np.minimum(0.0, np.where(np.isfinite(q), q, 0.0))
+    t = targets(inst, policy)
+    if not t.names:
+        return float(base.sum())
+    need = t.share * t.sums(w)
+    cost = _fractional_cover(p - base, w, t.village_group, need)
+    if t.has_overall:
+        cost[0] = _fractional_cover(p - base, w, np.zeros(n_v, dtype=np.int64), need[:1])[0]
+    return float(base.sum() + max(cost.max(), 0.0))
+
+
+def _fractional_cover(
+    price: np.ndarray, weight: np.ndarray, group: np.ndarray, need: np.ndarray, cap: bool = False
+) -> np.ndarray:
+    """Per group, the least ``price`` paid to cover ``need`` of ``weight`` with fractional items taken
+    in ascending price per weight; inf where a group cannot reach its need (with ``cap``: the price
+    of all it can reach). One lexsort and cumulative sums, no loop over groups."""
+    idx = np.flatnonzero(np.isfinite(price) & (weight > 0) & (group >= 0))
+    idx = idx[np.lexsort((idx, price[idx] / weight[idx], group[idx]))]
+    g, wt, pr = group[idx], weight[idx], price[idx]
+    before = np.cumsum(wt) - wt
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1] if len(g) else np.array([], dtype=np.int64)
+    before -= np.repeat(before[starts], np.diff(np.r_[starts, len(g)]))
+    frac = np.clip((need[g] - before) / wt, 0.0, 1.0)
+    out = np.bincount(g, weights=frac * pr, minlength=len(need)).astype(float)
+    if not cap:
+        reach = np.bincount(g, weights=wt, minlength=len(need))
+        out[reach < need - TOL * np.maximum(1.0, need)] = np.inf
+    return out
+
+
 def _objective_value(inst: Instance, ev: dict[str, object], policy: Policy) -> float:
     if policy.objective == "max_coverage":
         return ev["covered_weight"] - tie_break_weight(inst) * ev["total_cost"]
@@ -1263,10 +1375,68 @@ def _choice_from_columns(model: Formulation, inst: Instance, z: np.ndarray) -> n
     return choice
 
 
+def improve_plan(inst: Instance, policy: Policy, choice: np.ndarray, rounds: int = 8) -> np.ndarray:
+    """Local search on a feasible plan: re-assign with its sites paid, then drop sites (vectorised).
+
+    Each round re-runs :func:`greedy_choice` with the plan's sites open and paid (villages move to
+    options at sites already built), then closes the open sites whose cost exceeds what their
+    villages lose by moving to their next cheapest available option (the DROP heuristic of Feldman,
+    Lehrer & Ray (1966), "Warehouse location under continuous economies of scale", Management Science
+    12(9):670-684): all such sites at once, else the top quarter, twentieth or single best by saving.
+    A move is kept only when the plan stays feasible and gets cheaper. min_cost and min_subsidy only.
+    """
+    if policy.objective == "max_coverage" or not len(inst.site_ids):
+        return choice
+    price = inst.net_cost if policy.objective == "min_subsidy" else inst.cost
+
+    def value(c: np.ndarray) -> tuple[float, dict[str, object]]:
+        ev = evaluate(inst, c, policy)
+        return (math.inf if ev["violated"] else _objective_value(inst, ev, policy)), ev
+
+    best_value, ev = value(choice)
+    for _ in range(rounds):
+        open_sites = np.asarray(ev["site_built"])
+        trials = [greedy_choice(inst, policy, open_sites)]
+        current = trials[0]
+        served = np.flatnonzero(current >= 0)
+        own = np.full(len(inst.village_ids), -1)
+        own[served] = inst.site[current[served]]
+        available = ((inst.site < 0) | open_sites[np.maximum(inst.site, 0)]) & (
+            inst.site != own[inst.option_village]
+        )
+        available &= inst.covered | ~inst.covered[np.maximum(current, 0)][inst.option_village]
+        alt = _village_argmin(inst, price, available)
+        alternative = np.where(alt >= 0, price[np.maximum(alt, 0)], np.inf)
+        movers = served[own[served] >= 0]
+        loss = alternative[movers] - price[current[movers]]
+        saving = inst.site_cost - np.bincount(
+            own[movers], weights=loss, minlength=len(inst.site_ids)
+        )
+        saving[~open_sites] = -np.inf
+        ranked = np.argsort(-saving, kind="stable")
+        n_pos = int((saving > 0).sum())
+        for k in sorted(
+            {n_pos, math.ceil(n_pos / 4), math.ceil(n_pos / 20), min(n_pos, 1)}, reverse=True
+        ):
+            if k > 0:
+                trials.append(
+                    greedy_choice(
+                        inst, policy, open_sites & ~np.isin(np.arange(len(open_sites)), ranked[:k])
+                    )
+                )
+        scored = [(value(t), i, t) for i, t in enumerate(trials)]
+        (trial_value, trial_ev), _, trial = min(scored, key=lambda item: (item[0][0], item[1]))
+        if not trial_value < best_value - TOL * max(1.0, abs(best_value)):
+            break
+        choice, best_value, ev = trial, trial_value, trial_ev
+    return choice
+
+
 def _incumbent(
     model: Formulation, inst: Instance, policy: Policy, lp_x: np.ndarray | None
 ) -> np.ndarray | None:
-    """Best feasible greedy plan as a column vector: the no-sharing baseline and LP roundings."""
+    """Best feasible greedy plan as a column vector: the no-sharing baseline and LP roundings, each
+    improved by :func:`improve_plan`."""
     candidates = [greedy_choice(inst, policy)]
     if lp_x is not None and len(model.y_site):
         for threshold in (0.5, 1e-6):
@@ -1281,8 +1451,12 @@ def _incumbent(
     best, best_value = None, math.inf
     for choice in candidates:
         ev = evaluate(inst, choice, policy)
+        if ev["violated"]:
+            continue
+        choice = improve_plan(inst, policy, choice)
+        ev = evaluate(inst, choice, policy)
         value = model.sense * _objective_value(inst, ev, policy)
-        if not ev["violated"] and value < best_value:
+        if value < best_value:
             best, best_value = choice, value
     return None if best is None else _columns(model, inst, best)
 
@@ -1341,7 +1515,9 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
         out.status, out.termination = "optimal", "empty model: no options"
         out.objective = out.bound = out.lp_bound = 0.0
         return out
-    lp = backend.relax(policy.time_limit_s)
+    lp = backend.relax(
+        0.9 * policy.time_limit_s
+    )  # leave time for the greedy plan if the LP runs out
     if lp.status == "optimal":
         out.lp_bound, out.row_dual = lp.objective, lp.row_dual
     elif lp.status in ("infeasible", "unbounded"):
@@ -1359,11 +1535,10 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
     if start is not None:
         out.warm_objective = float(model.col_cost @ start)
     remaining = deadline - time.perf_counter()
-    run = (
-        backend.mip(remaining, start)
-        if remaining > 0
-        else _Run("time_limit", "time limit reached in the LP relaxation")
-    )
+    if lp.status == "optimal" and remaining > 0:
+        run = backend.mip(remaining, start, lp.x)
+    else:  # the MILP's root would need the same LP: no point starting it
+        run = _Run("time_limit", f"LP relaxation stopped: {lp.termination}")
     out.status, out.termination = run.status, run.termination
     z = _clean(model, run.x) if run.x is not None else None
     if run.status in ("optimal", "time_limit") and start is not None:
@@ -1373,6 +1548,9 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
         out.choice = _choice_from_columns(model, inst, z)
         out.objective = float(model.col_cost @ z)
         bounds = [b for b in (run.bound, out.lp_bound) if math.isfinite(b)]  # both are valid bounds
+        if not math.isfinite(out.lp_bound):  # the LP ran out of time: fall back on the share bound
+            bounds.append(share_bound(inst, policy))
+            out.termination += "; bound from site shares (LP relaxation unfinished)"
         out.bound = (max(bounds) if model.sense == 1 else min(bounds)) if bounds else math.nan
     out.solve_seconds = time.perf_counter() - t0
     return out
@@ -1544,7 +1722,16 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         ``n_nonzeros``, ``n_options_removed_dominated``, ``n_options_removed_quality``,
         ``build_seconds``, ``solve_seconds`` [s], ``binding_constraints`` ("; "-joined),
         ``dual_coverage``, ``dual_budget`` (LP shadow prices, NaN when absent), ``infeasible_reason``
-        ("" when feasible), ``warm_start_objective``.
+        ("" when feasible), ``warm_start_objective``, ``objective_name``, ``coverage_basis``,
+        ``mip_gap_tolerance``, ``time_limit_s``. Only str, int and float, so ``to_netcdf`` works.
+
+        ``objective`` is in the objective's units: [CNY] for min_cost and min_subsidy, covered weight
+        minus the tie-break ``eps x cost`` for max_coverage (:func:`tie_break_weight`). ``bound`` is
+        the solver's best bound (or the LP bound, or :func:`share_bound` when the LP did not finish);
+        ``gap`` = |objective - bound| / |objective|. Duals are d(objective)/d(right-hand side) of the
+        LP relaxation after presolve (forced villages are fixed there): ``dual_coverage`` [CNY per
+        unit of weight], ``dual_budget`` [objective units per CNY]. ``binding_constraints`` names the
+        coverage and budget rows with a non-zero shadow price or no slack at the plan.
 
     Raises
     ------
