@@ -30,40 +30,11 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from universal_service import optimize  # noqa: E402
+from universal_service import optimize, synthetic  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "orlib"
 #: OR-Library ``uncapopt`` optimal values (Beasley 1990) [cost units of the instance].
 UNCAPOPT = {"capb": 12979071.58143, "capc": 11505594.32878}
-
-
-def read_orlib_cap(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed costs (m,) and assignment costs (n, m) of an OR-Library cap file; capacities ignored.
-
-    The assignment cost of customer j at warehouse i is the cost of allocating ALL of j's demand to i.
-    """
-    tokens = path.read_text().split()
-    m, n = int(tokens[0]), int(tokens[1])
-    fixed = np.array(tokens[2 : 2 + 2 * m], dtype=object)[1::2].astype(float)
-    body = np.array(tokens[2 + 2 * m :], dtype=object).reshape(n, m + 1)
-    return fixed, body[:, 1:].astype(float)
-
-
-def orlib_tables(fixed: np.ndarray, assign: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Options (village = customer, option = warehouse) and sites (warehouse, fixed cost)."""
-    n, m = assign.shape
-    villages = np.array([f"c{j:04d}" for j in range(n)], dtype=object)
-    site_ids = np.array([f"w{i:03d}" for i in range(m)], dtype=object)
-    options = pd.DataFrame(
-        {
-            "village_id": np.repeat(villages, m),
-            "option_id": np.tile(site_ids, n),
-            "technology": "assign",
-            "site_id": np.tile(site_ids, n),
-            "cost": assign.ravel(),
-        }
-    )
-    return options, pd.DataFrame({"site_id": site_ids, "cost": fixed})
 
 
 def direct_highs(fixed: np.ndarray, assign: np.ndarray, mip_gap: float) -> dict[str, float]:
@@ -112,8 +83,8 @@ def direct_highs(fixed: np.ndarray, assign: np.ndarray, mip_gap: float) -> dict[
 
 
 def run_orlib(name: str, mip_gap: float) -> None:
-    fixed, assign = read_orlib_cap(DATA / f"{name}.txt")
-    options, sites = orlib_tables(fixed, assign)
+    fixed, assign = synthetic.read_orlib_cap(DATA / f"{name}.txt")
+    options, sites = synthetic.orlib_tables(fixed, assign)
     floor = direct_highs(fixed, assign, mip_gap)
     t0 = time.perf_counter()
     plan = optimize.plan(options, sites, optimize.Policy(coverage_target=1.0, mip_gap=mip_gap))
@@ -305,7 +276,7 @@ def run_scaling(sizes: list[int], time_limit_s: float) -> None:
 def run_profile() -> None:
     from pyinstrument import Profiler
 
-    options, sites = orlib_tables(*read_orlib_cap(DATA / "capb.txt"))
+    options, sites = synthetic.orlib_tables(*synthetic.read_orlib_cap(DATA / "capb.txt"))
     profiler = Profiler(interval=0.001)
     profiler.start()
     optimize.plan(options, sites, optimize.Policy(coverage_target=1.0))

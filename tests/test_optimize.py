@@ -14,7 +14,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from universal_service import optimize
+from universal_service import optimize, synthetic
 from universal_service.errors import InputDataError, ScenarioError
 
 DATA = Path(__file__).parent / "data"
@@ -28,28 +28,8 @@ UNCAPOPT = {"cap71": 932615.750, "cap101": 796648.437, "cap131": 793439.562}
 
 
 def read_orlib_cap(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """OR-Library ``cap`` file as (options, sites): customer = village, warehouse = site.
-
-    Format: ``m n``; m lines ``capacity fixed_cost``; per customer ``demand`` then m costs of
-    allocating ALL of the customer's demand to each warehouse. Capacities and demands are ignored.
-    """
-    tokens = path.read_text().split()
-    m, n = int(tokens[0]), int(tokens[1])
-    fixed = np.array(tokens[2 : 2 + 2 * m], dtype=object)[1::2].astype(float)
-    body = np.array(tokens[2 + 2 * m :], dtype=object).reshape(n, m + 1)
-    assign = body[:, 1:].astype(float)
-    villages = np.array([f"c{j:04d}" for j in range(n)], dtype=object)
-    site_ids = np.array([f"w{i:03d}" for i in range(m)], dtype=object)
-    options = pd.DataFrame(
-        {
-            "village_id": np.repeat(villages, m),
-            "option_id": np.tile(site_ids, n),
-            "technology": "assign",
-            "site_id": np.tile(site_ids, n),
-            "cost": assign.ravel(),
-        }
-    )
-    return options, pd.DataFrame({"site_id": site_ids, "cost": fixed})
+    """OR-Library ``cap`` file as (options, sites): customer = village, warehouse = site."""
+    return synthetic.orlib_tables(*synthetic.read_orlib_cap(path))
 
 
 def random_instance(

@@ -1,6 +1,7 @@
-"""Seeded synthetic regions and instances for tests, benchmarks and demos.
+"""Seeded synthetic regions and instances for tests, benchmarks and demos, and a reader of
+OR-Library facility-location instances in the options format.
 
-Everything here is generated from a seed with :class:`numpy.random.Generator`, so the same
+Everything generated here comes from a seed with :class:`numpy.random.Generator`, so the same
 arguments give the same files.
 """
 
@@ -235,3 +236,36 @@ def facility_instance(
     ].astype(float)
     sites = pd.DataFrame({"site_id": sid, "cost": rng.uniform(200, 600, n_sites)})
     return options, sites
+
+
+def read_orlib_cap(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed costs ``(m,)`` and assignment costs ``(n, m)`` of an OR-Library ``cap`` file.
+
+    Format (Beasley, J.E. (1990), OR-Library, capacitated warehouse location): ``m n``; ``m`` lines
+    ``capacity fixed_cost``; per customer its ``demand`` then ``m`` costs of allocating ALL of its
+    demand to each warehouse. Capacities and demands are ignored (the uncapacitated problem, whose
+    optima are Beasley's ``uncapopt`` table).
+    """
+    tokens = Path(path).read_text().split()
+    m, n = int(tokens[0]), int(tokens[1])
+    fixed = np.array(tokens[2 : 2 + 2 * m], dtype=object)[1::2].astype(float)
+    body = np.array(tokens[2 + 2 * m :], dtype=object).reshape(n, m + 1)
+    return fixed, body[:, 1:].astype(float)
+
+
+def orlib_tables(fixed: np.ndarray, assign: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Options (village = customer, option = warehouse) and sites (warehouse, fixed cost) for
+    :func:`universal_service.optimize.plan`, from :func:`read_orlib_cap`'s arrays."""
+    n, m = assign.shape
+    villages = np.array([f"c{j:04d}" for j in range(n)], dtype=object)
+    site_ids = np.array([f"w{i:03d}" for i in range(m)], dtype=object)
+    options = pd.DataFrame(
+        {
+            "village_id": np.repeat(villages, m),
+            "option_id": np.tile(site_ids, n),
+            "technology": "assign",
+            "site_id": np.tile(site_ids, n),
+            "cost": assign.ravel(),
+        }
+    )
+    return options, pd.DataFrame({"site_id": site_ids, "cost": fixed})
