@@ -30,7 +30,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from universal_service import optimize, synthetic  # noqa: E402
+from universal_service import instances, optimize  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "orlib"
 #: OR-Library ``uncapopt`` optimal values (Beasley 1990) [cost units of the instance].
@@ -83,8 +83,8 @@ def direct_highs(fixed: np.ndarray, assign: np.ndarray, mip_gap: float) -> dict[
 
 
 def run_orlib(name: str, mip_gap: float) -> None:
-    fixed, assign = synthetic.read_orlib_cap(DATA / f"{name}.txt")
-    options, sites = synthetic.orlib_tables(fixed, assign)
+    fixed, assign = instances.read_orlib_cap(DATA / f"{name}.txt")
+    options, sites = instances.orlib_tables(fixed, assign)
     floor = direct_highs(fixed, assign, mip_gap)
     t0 = time.perf_counter()
     plan = optimize.plan(options, sites, optimize.Policy(coverage_target=1.0, mip_gap=mip_gap))
@@ -276,7 +276,7 @@ def run_scaling(sizes: list[int], time_limit_s: float) -> None:
 def run_profile() -> None:
     from pyinstrument import Profiler
 
-    options, sites = synthetic.orlib_tables(*synthetic.read_orlib_cap(DATA / "capb.txt"))
+    options, sites = instances.orlib_tables(*instances.read_orlib_cap(DATA / "capb.txt"))
     profiler = Profiler(interval=0.001)
     profiler.start()
     optimize.plan(options, sites, optimize.Policy(coverage_target=1.0))

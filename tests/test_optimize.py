@@ -14,7 +14,7 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from universal_service import optimize, synthetic
+from universal_service import instances, milp, optimize
 from universal_service.errors import InputDataError, ScenarioError
 
 DATA = Path(__file__).parent / "data"
@@ -29,7 +29,7 @@ UNCAPOPT = {"cap71": 932615.750, "cap101": 796648.437, "cap131": 793439.562}
 
 def read_orlib_cap(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """OR-Library ``cap`` file as (options, sites): customer = village, warehouse = site."""
-    return synthetic.orlib_tables(*synthetic.read_orlib_cap(path))
+    return instances.orlib_tables(*instances.read_orlib_cap(path))
 
 
 def random_instance(
@@ -330,7 +330,7 @@ def test_highs_and_cbc_reach_the_same_optimum(seed: int) -> None:
 def test_cbc_is_the_fallback_without_highspy(monkeypatch: pytest.MonkeyPatch) -> None:
     options, sites = random_instance(3, n_villages=6)
     expected = optimize.plan(options, sites, exact(coverage_target=0.7)).attrs["objective"]
-    monkeypatch.setattr(optimize, "highspy", None)
+    monkeypatch.setattr(milp, "highspy", None)
     plan = optimize.plan(options, sites, exact(coverage_target=0.7))
     assert plan.attrs["solver"] == "cbc" and plan.attrs["objective"] == pytest.approx(expected)
 
@@ -514,9 +514,10 @@ def test_forced_villages_presolve() -> None:
 
 def test_guarded_child_process_gives_the_same_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     options, sites = hard_instance(12, 6)  # small, but its LP relaxation is fractional
-    policy = exact(coverage_target=1.0)
+    # a time limit far above need: the child's limit counts from its "ready", so load cannot eat it
+    policy = exact(coverage_target=1.0, time_limit_s=3600.0)
     in_process = optimize.plan(options, sites, policy)
-    monkeypatch.setattr(optimize, "GUARD_COLS", 0)  # every MILP in a spawned child
+    monkeypatch.setattr(milp, "GUARD_COLS", 0)  # every MILP in a spawned child
     child = optimize.plan(options, sites, policy)
     assert not child.attrs["termination"].startswith("LP relaxation integral"), "the MILP ran"
     assert child.attrs["objective"] == pytest.approx(in_process.attrs["objective"])

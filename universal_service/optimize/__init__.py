@@ -1,0 +1,50 @@
+"""Least-cost universal-service plan: the village x option MILP, built from arrays, solved by milp."""
+
+from .formulate import (
+    Formulation,
+    build_formulation,
+    formulation,
+    tie_break_weight,
+    to_highs,
+    to_pulp,
+)
+from .heuristics import (
+    evaluate,
+    greedy_choice,
+    improve_plan,
+    share_bound,
+)
+from .instance import (
+    COVERAGE_BASES,
+    OBJECTIVES,
+    SOLVERS,
+    Instance,
+    Policy,
+    forced_villages,
+    prepare,
+    remove_dominated,
+)
+from .solve import baseline, plan
+
+__all__ = [
+    "COVERAGE_BASES",
+    "OBJECTIVES",
+    "SOLVERS",
+    "Formulation",
+    "Instance",
+    "Policy",
+    "baseline",
+    "build_formulation",
+    "evaluate",
+    "forced_villages",
+    "formulation",
+    "greedy_choice",
+    "improve_plan",
+    "plan",
+    "prepare",
+    "remove_dominated",
+    "share_bound",
+    "tie_break_weight",
+    "to_highs",
+    "to_pulp",
+]
