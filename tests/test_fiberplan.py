@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from universal_service import costs, fiberplan, io, optimize, scenarios
+from universal_service import catalog, costs, fiberplan, io, optimize, scenarios
 
 
 def _chain() -> nx.Graph:
@@ -50,7 +50,7 @@ def synth_plan(synth_region_dir):
 
 def test_design_never_worse_than_own_routes(synth_plan):
     opts, policy, plan = synth_plan
-    fd = fiberplan.design(plan, opts, policy, costs.load_catalog(), iterations=2)
+    fd = fiberplan.design(plan, opts, policy, catalog.load_catalog(), iterations=2)
     a = fd.plan.attrs
     assert a["total_cost"] <= plan.attrs["total_cost"] + 1e-6
     assert a["coverage_share"] >= 1.0 - 1e-9
@@ -62,7 +62,7 @@ def test_design_never_worse_than_own_routes(synth_plan):
     # the exported network holds exactly the forest's trench
     if fd.steiner is not None:
         assert fd.lines["weighted_length_m"].sum() == pytest.approx(fd.shared_trench_m)
-        per_km = costs.load_catalog()["fiber"]["capex_cny_per_km"]
+        per_km = catalog.load_catalog()["fiber"]["capex_cny_per_km"]
         np.testing.assert_allclose(
             fd.lines["capex_cny"], fd.lines["weighted_length_m"] / 1000 * per_km
         )
@@ -71,8 +71,8 @@ def test_design_never_worse_than_own_routes(synth_plan):
 
 def test_design_prices_fiber_villages_from_shares(synth_plan):
     opts, policy, plan = synth_plan
-    fd = fiberplan.design(plan, opts, policy, costs.load_catalog(), iterations=0)
-    fib = costs.load_catalog()["fiber"]
+    fd = fiberplan.design(plan, opts, policy, catalog.load_catalog(), iterations=0)
+    fib = catalog.load_catalog()["fiber"]
     tech = fd.plan["technology"].values.astype(str)
     n_fiber = int((tech == "fiber").sum())
     if n_fiber == 0:

@@ -16,7 +16,7 @@ import shapely
 import xarray as xr
 
 from tests.test_steiner import brute_force_steiner, random_graph
-from universal_service import network
+from universal_service import network, steiner
 from universal_service.errors import InputDataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -282,7 +282,7 @@ def synthetic_region() -> tuple[nx.Graph, list, list]:
     return G, villages, pops
 
 
-def fingerprint(res: network.SteinerResult, G: nx.Graph) -> str:
+def fingerprint(res: steiner.SteinerResult, G: nx.Graph) -> str:
     """Everything a plan keeps of a shared trench, as text: forest, edge table, lines, figures."""
     lines = network.tree_to_lines(res.tree, G).to_wkt()
     return "\n".join(
@@ -311,7 +311,7 @@ def test_shared_trench_is_deterministic(region):
     assert fingerprint(again, G) == fingerprint(first, G)
     # Work limits that bind after a fraction of a second: a tight and a generous time limit
     # (both far above it) give the same forest, and the note says the work limit bound.
-    limits = network.WorkLimits(heuristic_work=1_000_000)
+    limits = steiner.WorkLimits(heuristic_work=1_000_000)
     tight = network.shared_trench(G, villages, pops, time_limit_s=20, limits=limits)
     loose = network.shared_trench(G, villages, pops, time_limit_s=600, limits=limits)
     assert fingerprint(tight, G) == fingerprint(loose, G)

@@ -1,4 +1,4 @@
-"""Tests for the Steiner-tree solvers: SteinLib reader, dual ascent, heuristics, exact MILP."""
+"""Tests for the Steiner-tree solvers: SteinLib reader, dual ascent, heuristics, exact MILP, forests."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from universal_service import network, steiner
+from universal_service import instances, network, steiner
 from universal_service.errors import InputDataError
 
 STEINLIB = Path(__file__).parent / "data" / "steinlib"
@@ -84,7 +84,7 @@ def assert_same(a: steiner.SteinerResult, b: steiner.SteinerResult) -> None:
 
 
 def test_read_steinlib_b01():
-    inst = steiner.read_steinlib(STEINLIB / "b01.stp")
+    inst = instances.read_steinlib(STEINLIB / "b01.stp")
     assert inst.name == "B01"
     assert inst.graph.number_of_nodes() == 50
     assert inst.graph.number_of_edges() == 63
@@ -93,16 +93,22 @@ def test_read_steinlib_b01():
     assert inst.graph.edges[2, 8]["weight"] == 8
 
 
-def test_network_re_exports_the_solvers():
-    assert network.steiner_tree is steiner.steiner_tree
-    assert network.SteinerResult is steiner.SteinerResult
-    assert network.read_steinlib is steiner.read_steinlib
-    assert network.WorkLimits is steiner.WorkLimits
+def test_the_solvers_have_one_home():
+    """The solvers are public in ``steiner`` only (no re-export from ``network``)."""
+    assert set(steiner.__all__) == {
+        "SteinerResult",
+        "WorkLimits",
+        "dual_ascent_bound",
+        "steiner_forest",
+        "steiner_tree",
+    }
+    for name in ("steiner_tree", "SteinerResult", "read_steinlib", "WorkLimits"):
+        assert not hasattr(network, name)
 
 
 @pytest.mark.parametrize("name", sorted(B_OPTIMA))
 def test_exact_reaches_published_optimum(name):
-    inst = steiner.read_steinlib(STEINLIB / f"{name}.stp")
+    inst = instances.read_steinlib(STEINLIB / f"{name}.stp")
     res = steiner.steiner_tree(inst.graph, inst.terminals, method="exact", time_limit_s=60)
     assert res.status == "optimal"
     assert res.cost == pytest.approx(B_OPTIMA[name])
@@ -115,7 +121,7 @@ def test_exact_reaches_published_optimum(name):
 
 @pytest.mark.parametrize("name", sorted(B_OPTIMA))
 def test_heuristic_within_five_percent_and_above_its_bound(name):
-    inst = steiner.read_steinlib(STEINLIB / f"{name}.stp")
+    inst = instances.read_steinlib(STEINLIB / f"{name}.stp")
     res = steiner.steiner_tree(inst.graph, inst.terminals, method="heuristic", time_limit_s=20)
     opt = B_OPTIMA[name]
     assert_spanning_tree(res.tree, inst.terminals)
@@ -128,22 +134,17 @@ def test_heuristic_within_five_percent_and_above_its_bound(name):
 
 @pytest.mark.parametrize("name", sorted(B_OPTIMA))
 def test_dual_ascent_bound_is_valid(name):
-    inst = steiner.read_steinlib(STEINLIB / f"{name}.stp")
-    cg, index = steiner.compact_graph(inst.graph, "weight")
-    terms = np.array([index[t] for t in inst.terminals])
-    for root in terms[:3]:
-        lb = steiner.dual_ascent_bound(cg, terms, int(root))
+    inst = instances.read_steinlib(STEINLIB / f"{name}.stp")
+    for root in inst.terminals[:3]:
+        lb = steiner.dual_ascent_bound(inst.graph, inst.terminals, root)
         assert 0.8 * B_OPTIMA[name] <= lb <= B_OPTIMA[name] + 1e-9
 
 
 def test_dual_ascent_iteration_limit_gives_a_weaker_valid_bound():
-    inst = steiner.read_steinlib(STEINLIB / "b07.stp")
-    cg, index = steiner.compact_graph(inst.graph, "weight")
-    terms = np.array([index[t] for t in inst.terminals])
-    full = steiner.dual_ascent_bound(cg, terms, int(terms[0]))
-    bounds = [
-        steiner.dual_ascent_bound(cg, terms, int(terms[0]), max_iterations=k) for k in range(60)
-    ]
+    inst = instances.read_steinlib(STEINLIB / "b07.stp")
+    G, T = inst.graph, inst.terminals
+    full = steiner.dual_ascent_bound(G, T, T[0])
+    bounds = [steiner.dual_ascent_bound(G, T, T[0], max_iterations=k) for k in range(60)]
     assert bounds[0] == 0.0
     assert all(b1 <= b2 + 1e-12 for b1, b2 in itertools.pairwise(bounds))  # monotone in k
     assert bounds[-1] == pytest.approx(full)
@@ -163,27 +164,25 @@ def test_exact_and_heuristic_against_brute_force(seed):
     assert_spanning_tree(heur.tree, terminals)
     assert heur.cost >= opt - 1e-9
     assert heur.lower_bound <= opt + 1e-6
-    cg, index = steiner.compact_graph(G, "weight")
-    terms = np.array([index[t] for t in terminals])
-    assert steiner.dual_ascent_bound(cg, terms, int(terms[-1])) <= opt + 1e-9
+    assert steiner.dual_ascent_bound(G, terminals, terminals[-1]) <= opt + 1e-9
 
 
 @pytest.mark.parametrize("name", ["b01", "b04"])
 def test_lp_relaxation_bound_between_dual_ascent_and_optimum(name):
-    inst = steiner.read_steinlib(STEINLIB / f"{name}.stp")
-    cg, index = steiner.compact_graph(inst.graph, "weight")
+    inst = instances.read_steinlib(STEINLIB / f"{name}.stp")
+    cg, index = steiner.graph.compact_graph(inst.graph, "weight")
     terms = np.array([index[t] for t in inst.terminals])
     mask = np.ones(len(cg.w), bool)
-    _, lp, bound, status = steiner._solve_flow(cg, mask, terms, int(terms[0]), True, 30)
+    _, lp, bound, status = steiner.flow.solve_flow(cg, mask, terms, int(terms[0]), True, 30)
     assert status == "optimal"
     assert bound == pytest.approx(lp)
-    assert steiner.dual_ascent_bound(cg, terms, int(terms[0])) - 1e-6 <= lp
+    assert steiner.dual_ascent_bound(inst.graph, inst.terminals) - 1e-6 <= lp
     assert lp <= B_OPTIMA[name] + 1e-6
 
 
 def test_exact_falls_back_to_heuristic_above_size_limit(monkeypatch):
-    inst = steiner.read_steinlib(STEINLIB / "b01.stp")
-    monkeypatch.setattr(steiner, "EXACT_MAX_FLOW_VARS", 10)
+    inst = instances.read_steinlib(STEINLIB / "b01.stp")
+    monkeypatch.setattr(steiner.flow, "EXACT_MAX_FLOW_VARS", 10)
     res = steiner.steiner_tree(inst.graph, inst.terminals, method="exact")
     assert res.method == "heuristic"
     assert "too large" in res.note
@@ -248,7 +247,9 @@ def test_heuristic_does_not_read_the_clock_except_as_safety_net(grid_result, mon
             self.now += 1e-3
             return self.now
 
-    monkeypatch.setattr(steiner, "time", SlowClock())
+    clock = SlowClock()
+    for module in (steiner.limits, steiner.bounds, steiner.solve):  # every clock read
+        monkeypatch.setattr(module, "time", clock)
     G, terminals = grid_instance()
     slow = steiner.steiner_tree(
         G, terminals, method="heuristic", time_limit_s=1e6, limits=GRID_LIMITS
@@ -258,7 +259,7 @@ def test_heuristic_does_not_read_the_clock_except_as_safety_net(grid_result, mon
 
 def test_exact_is_repeatable():
     """HiGHS runs on one thread with a fixed seed: the same optimal tree every time."""
-    inst = steiner.read_steinlib(STEINLIB / "b04.stp")
+    inst = instances.read_steinlib(STEINLIB / "b04.stp")
     a, b = (
         steiner.steiner_tree(inst.graph, inst.terminals, method="exact", time_limit_s=t)
         for t in (30.0, 300.0)
@@ -274,3 +275,74 @@ def test_time_limit_safety_net_is_reported():
     assert "safety net" in res.note
     assert_spanning_tree(res.tree, terminals)  # still a feasible tree with a valid bound
     assert 0.0 <= res.lower_bound <= res.cost
+
+
+# ------------------------------------------------------------------------------------------
+# Steiner forests: every terminal joined to one of the roots
+# ------------------------------------------------------------------------------------------
+
+
+def three_root_graph() -> nx.Graph:
+    """Roots r1, r2, r3, terminals a, b, c, Steiner node s; the optimum is seen by hand.
+
+    a and b share s on their way to r1 (1 + 1 + 1 = 3, against 5 and 4 alone), c takes r2 (2,
+    against 3 to r3); r3 is left out: the optimal forest costs 5.
+    """
+    G = nx.Graph()
+    G.add_weighted_edges_from(
+        [
+            ("r1", "a", 5.0),
+            ("r1", "s", 1.0),
+            ("s", "a", 1.0),
+            ("s", "b", 1.0),
+            ("b", "r2", 4.0),
+            ("c", "r2", 2.0),
+            ("c", "r3", 3.0),
+            ("r3", "a", 10.0),
+        ]
+    )
+    return G
+
+
+@pytest.mark.parametrize("method", ["exact", "heuristic"])
+def test_steiner_forest_hand_optimum(method):
+    G = three_root_graph()
+    roots = ["r1", "r2", "r3"]
+    res = steiner.steiner_forest(G, ["a", "b", "c", "r2"], roots, method=method)
+    assert res.cost == pytest.approx(5.0)
+    assert res.status == "optimal"
+    assert res.lower_bound == pytest.approx(5.0)
+    assert {frozenset(e) for e in res.tree.edges} == {
+        frozenset(e) for e in [("r1", "s"), ("s", "a"), ("s", "b"), ("c", "r2")]
+    }
+    assert "r3" not in res.tree
+    assert nx.is_forest(res.tree)
+    for part in nx.connected_components(res.tree):  # one root per tree
+        assert len(part & set(roots)) == 1
+    assert res.edges["cost"].sum() == pytest.approx(res.cost)
+
+
+def test_steiner_forest_matches_the_former_shared_trench():
+    """The case of ``test_network.test_shared_trench_matches_brute_force_with_virtual_root``.
+
+    Expected: the forest that ``network.shared_trench`` returned before the virtual-root
+    construction moved into ``steiner.steiner_forest`` (same edges, in the same order).
+    """
+    G, _ = random_graph(3, n=10)
+    for method in ("exact", "heuristic"):
+        res = steiner.steiner_forest(G, [2, 5, 7], [0, 9], method=method)
+        assert list(res.tree.edges) == [(0, 3), (0, 7), (2, 3), (5, 9)]
+        assert (res.cost, res.lower_bound, res.status) == (8.0, 8.0, "optimal")
+        assert_same(res, network.shared_trench(G, [2, 5, 7], [0, 9], method=method))
+
+
+def test_steiner_forest_trivial_and_bad_input():
+    G = three_root_graph()
+    none_left = steiner.steiner_forest(G, ["r1", "r2"], ["r1", "r2"])
+    assert none_left.cost == 0.0 and none_left.tree.number_of_nodes() == 0
+    with pytest.raises(InputDataError, match="not in the graph"):
+        steiner.steiner_forest(G, ["a", "nowhere"], ["r1"])
+    with pytest.raises(InputDataError, match="no root"):
+        steiner.steiner_forest(G, ["a"], [])
+    with pytest.raises(ValueError, match="method"):
+        steiner.steiner_forest(G, ["a"], ["r1"], method="auto")

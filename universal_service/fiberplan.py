@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import costs, network, optimize
+from . import costs, network, optimize, steiner
+from .catalog import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class FiberDesign:
     plan : xarray.Dataset
         The chosen plan; fiber villages' ``cost`` is their fixed cost plus their share of the
         shared trench [CNY], so ``attrs["total_cost"]`` is the plan's cost with shared trenches.
-    steiner : network.SteinerResult or None
+    steiner : steiner.SteinerResult or None
         The shared-trench forest of the plan's fiber villages (None when no village has fiber).
     lines : geopandas.GeoDataFrame
         One line per trench edge: ``length_m``, ``weighted_length_m``, ``capex_cny`` (edge capex
@@ -50,7 +51,7 @@ class FiberDesign:
     """
 
     plan: xr.Dataset
-    steiner: network.SteinerResult | None
+    steiner: steiner.SteinerResult | None
     lines: gpd.GeoDataFrame
     per_village_trench_m: float
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -174,7 +175,7 @@ def _evaluate(
     rate: float,
     horizon: int,
     time_limit_s: float,
-) -> tuple[xr.Dataset, network.SteinerResult | None, pd.DataFrame]:
+) -> tuple[xr.Dataset, steiner.SteinerResult | None, pd.DataFrame]:
     """Price a plan's fiber villages with a shared-trench forest; return the re-priced plan."""
     fnodes = _fiber_nodes(plan)
     out = plan.copy(deep=True)
@@ -200,10 +201,10 @@ def design(
     plan: xr.Dataset,
     options: costs.Options,
     policy: optimize.Policy,
-    catalog: costs.Catalog,
+    catalog: Catalog,
     *,
     iterations: int = 2,
-    time_limit_s: float = 10.0,
+    time_limit_s: float = 300.0,
 ) -> FiberDesign:
     """Improve a plan by sharing fiber trenches, iterating the plan MILP and the Steiner forest.
 
@@ -215,12 +216,13 @@ def design(
         The options, route graph and appraisal parameters the plan was made from.
     policy : optimize.Policy
         The policy to re-solve with.
-    catalog : costs.Catalog
+    catalog : Catalog
         Fiber prices.
     iterations : int
         Re-solves of the MILP after the first forest (0 only prices the given plan's trenches).
     time_limit_s : float
-        Time limit of each shared-trench solve [s].
+        Wall-clock safety net of each shared-trench solve [s]; the search stops on its
+        deterministic work limits first unless the machine is far slower than expected.
 
     Returns
     -------

@@ -1,13 +1,6 @@
-"""Fiber routes: terrain-weighted route graph, nearest-PoP paths, shared-trench Steiner forests.
-
-The Steiner-tree solvers live in :mod:`universal_service.steiner`; ``steiner_tree``,
-``SteinerResult``, ``WorkLimits``, ``read_steinlib`` and ``dual_ascent_bound`` are re-exported
-here for existing callers.
-"""
+"""Fiber routes: terrain-weighted route graph, nearest-PoP paths, shared-trench Steiner forests."""
 
 from __future__ import annotations
-
-import time
 
 import geopandas as gpd
 import networkx as nx
@@ -19,30 +12,15 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from . import steiner
+from . import steiner, terrain
 from .errors import InputDataError, format_rows
-from .steiner import (
-    SteinerResult,
-    SteinLibInstance,
-    WorkLimits,
-    dual_ascent_bound,
-    read_steinlib,
-    steiner_tree,
-)
 
 __all__ = [
-    "SteinLibInstance",
-    "SteinerResult",
-    "WorkLimits",
-    "dual_ascent_bound",
     "edge_multipliers",
     "nearest_pop_routes",
     "per_village_cost_vs_shared",
-    "read_steinlib",
     "route_graph",
     "shared_trench",
-    "slope_deg",
-    "steiner_tree",
     "tree_to_lines",
     "trench_multiplier",
 ]
@@ -135,37 +113,6 @@ def trench_multiplier(
     return np.where(np.isnan(slope) | np.isnan(elev), np.nan, out)
 
 
-def slope_deg(dem: xr.DataArray) -> xr.DataArray:
-    """Slope of a DEM [degrees] by central differences on its cell-centre coordinates.
-
-    Parameters
-    ----------
-    dem : xarray.DataArray
-        Elevation [m] with dims ``(y, x)`` and 1-D cell-centre coordinates [m]; NaN is nodata.
-
-    Returns
-    -------
-    xarray.DataArray
-        Slope [degrees] on the same grid (NaN next to nodata).
-    """
-    z = dem.transpose("y", "x").values.astype(float)
-    if z.shape[0] < 2 or z.shape[1] < 2:
-        return xr.zeros_like(dem, dtype=float)
-    dz_dy, dz_dx = np.gradient(z, dem["y"].values.astype(float), dem["x"].values.astype(float))
-    out = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
-    return xr.DataArray(out, dims=("y", "x"), coords={"y": dem["y"], "x": dem["x"]})
-
-
-def _check_dem(dem: xr.DataArray, name: str = "dem") -> xr.DataArray:
-    extra = [d for d in dem.dims if d not in ("y", "x")]
-    if any(dem.sizes[d] != 1 for d in extra) or set(dem.dims) - set(extra) != {"y", "x"}:
-        raise InputDataError(
-            f"{name}: expected an xarray.DataArray with dims (y, x) in a metric CRS, got dims "
-            f"{tuple(dem.dims)}; select one band first."
-        )
-    return dem.squeeze(extra, drop=True).transpose("y", "x") if extra else dem.transpose("y", "x")
-
-
 def _crop(da: xr.DataArray, bounds: tuple[float, float, float, float], margin: float):
     xmin, ymin, xmax, ymax = bounds
     xs, ys = da["x"].values, da["y"].values
@@ -177,7 +124,7 @@ def _crop(da: xr.DataArray, bounds: tuple[float, float, float, float], margin: f
 def edge_multipliers(
     p0: np.ndarray,
     p1: np.ndarray,
-    terrain: xr.Dataset | None,
+    layers: xr.Dataset | None,
     sample_spacing_m: float = SAMPLE_SPACING_M,
 ) -> np.ndarray:
     """Mean trench multiplier along straight segments, sampling slope and elevation bilinearly.
@@ -186,7 +133,7 @@ def edge_multipliers(
     ----------
     p0, p1 : numpy.ndarray
         Segment end points, shape ``(n, 2)`` [m].
-    terrain : xarray.Dataset or None
+    layers : xarray.Dataset or None
         Variables ``slope`` [degrees] and ``elevation`` [m] on dims ``(y, x)``. None: all 1.
     sample_spacing_m : float
         Distance between samples [m]; every segment gets at least its two end points.
@@ -198,7 +145,7 @@ def edge_multipliers(
         sample falls outside the DEM or on nodata.
     """
     n = len(p0)
-    if terrain is None or n == 0:
+    if layers is None or n == 0:
         return np.ones(n)
     d = p1 - p0
     length = np.hypot(d[:, 0], d[:, 1])
@@ -208,7 +155,7 @@ def edge_multipliers(
     t = (np.arange(eid.size) - start[eid]) / (k[eid] - 1)
     px = p0[eid, 0] + t * d[eid, 0]
     py = p0[eid, 1] + t * d[eid, 1]
-    s = terrain.interp(x=xr.DataArray(px, dims="s"), y=xr.DataArray(py, dims="s"))
+    s = layers.interp(x=xr.DataArray(px, dims="s"), y=xr.DataArray(py, dims="s"))
     m = trench_multiplier(s["slope"].values, s["elevation"].values)
     ok = np.isfinite(m)
     total = np.bincount(eid, weights=np.where(ok, m, 0.0), minlength=n)
@@ -378,7 +325,7 @@ def route_graph(
         Columns ``node_id`` (str, unique), ``kind`` ("village" or "pop"), ``x``, ``y`` [m].
     dem : xarray.DataArray, optional
         Elevation [m] on dims ``(y, x)`` with 1-D cell-centre coordinates in the same metric CRS
-        as ``nodes``; NaN is nodata.
+        as ``nodes``; NaN is nodata. Checked by :func:`universal_service.terrain.check_dem`.
     roads : geopandas.GeoDataFrame, optional
         Road (Multi)LineStrings in the same CRS.
     k_neighbors : int
@@ -390,7 +337,8 @@ def route_graph(
     road_spur_k : int
         Road nodes each village/PoP is joined to.
     slope : xarray.DataArray, optional
-        Precomputed slope [degrees] on the DEM grid; computed from ``dem`` when not given.
+        Precomputed slope [degrees] on the DEM grid; when not given,
+        :func:`universal_service.terrain.slope_deg` (Horn) of ``dem``.
     crs : optional
         CRS stored in ``G.graph["crs"]`` for :func:`tree_to_lines`.
 
@@ -401,83 +349,113 @@ def route_graph(
     """
     _validate_nodes(nodes)
     ids = nodes["node_id"].astype(str).to_numpy()
-    kinds = nodes["kind"].to_numpy()
     xy = nodes[["x", "y"]].to_numpy(float)
-    terrain = None
+    land = None
     if dem is not None:
-        dem = _check_dem(dem)
-        if len(xy):
-            lo, hi = xy.min(axis=0), xy.max(axis=0)
-            if roads is not None and len(roads):
-                rb = np.asarray(roads.total_bounds, dtype=float)
-                if np.isfinite(rb).all():
-                    lo, hi = np.minimum(lo, rb[:2]), np.maximum(hi, rb[2:])
-            res = max(np.abs(np.diff(dem["x"].values[:2])).max(initial=0.0), 1.0)
-            dem = _crop(dem, (lo[0], lo[1], hi[0], hi[1]), 3 * res + sample_spacing_m)
-        if slope is None:
-            sl = slope_deg(dem)
-        else:
-            sl = _check_dem(slope, "slope").sel(x=dem["x"], y=dem["y"], method="nearest")
-            sl = sl.assign_coords(x=dem["x"], y=dem["y"])
-        if dem.sizes["x"] >= 2 and dem.sizes["y"] >= 2:  # else the DEM misses the area
-            terrain = xr.Dataset({"slope": sl, "elevation": dem.astype(float)})
-
+        land = _terrain_layers(dem, slope, _extent(xy, roads), sample_spacing_m)
     G = nx.Graph(crs=crs if crs is not None else getattr(roads, "crs", None))
     G.add_nodes_from(
         (i, {"x": float(a), "y": float(b), "kind": str(k)})
-        for i, k, a, b in zip(ids, kinds, xy[:, 0], xy[:, 1], strict=True)
+        for i, k, a, b in zip(ids, nodes["kind"].to_numpy(), xy[:, 0], xy[:, 1], strict=True)
     )
-
-    def add(u_xy, v_xy, ui, vi, kind, mult=None):
-        length = np.maximum(np.hypot(*(v_xy - u_xy).T), MIN_EDGE_LENGTH_M)
-        if mult is None:
-            mult = edge_multipliers(u_xy, v_xy, terrain, sample_spacing_m)
-        w = length * mult
-        G.add_edges_from(
-            (a, b, {"length_m": float(L), "multiplier": float(m), "weight": float(c), "kind": kind})
-            for a, b, L, m, c in zip(ui, vi, length, mult, w, strict=True)
-        )
-
     pairs = _neighbour_pairs(xy, k_neighbors)
-    add(xy[pairs[:, 0]], xy[pairs[:, 1]], ids[pairs[:, 0]], ids[pairs[:, 1]], "terrain")
-
-    verts = np.empty((0, 2))
+    mult = edge_multipliers(xy[pairs[:, 0]], xy[pairs[:, 1]], land, sample_spacing_m)
+    _add_edges(G, xy[pairs[:, 0]], xy[pairs[:, 1]], ids[pairs], "terrain", mult)
     if roads is not None and len(roads) and len(xy):
         verts, redges, snapped = _road_network(roads, xy)
-    if len(verts):
-        rid = np.array([f"r:{i}" for i in range(len(verts))], dtype=object)
-        G.add_nodes_from(
-            (r, {"x": float(a), "y": float(b), "kind": "road"})
-            for r, a, b in zip(rid, verts[:, 0], verts[:, 1], strict=True)
-        )
-        add(
-            verts[redges[:, 0]],
-            verts[redges[:, 1]],
-            rid[redges[:, 0]],
-            rid[redges[:, 1]],
-            "road",
-            np.full(len(redges), float(road_cost_factor)),
-        )
-        targets = [snapped[:, None]]
-        if road_spur_k > 1:
-            k = min(road_spur_k, len(verts))
-            targets.append(cKDTree(verts).query(xy, k=k)[1].reshape(len(xy), -1))
-        spur = np.column_stack(
-            [
-                np.repeat(np.arange(len(xy)), sum(t.shape[1] for t in targets)),
-                np.hstack(targets).ravel(),
-            ]
-        )
-        spur = np.unique(spur, axis=0)
-        if road_spur_k > 1:  # keep the projection plus the nearest vertices, road_spur_k in all
-            d = np.hypot(*(verts[spur[:, 1]] - xy[spur[:, 0]]).T)
-            is_snap = spur[:, 1] == snapped[spur[:, 0]]
-            order = np.lexsort((d, ~is_snap, spur[:, 0]))
-            spur = spur[order]
-            rank = np.arange(len(spur)) - np.searchsorted(spur[:, 0], spur[:, 0])
-            spur = spur[rank < road_spur_k]
-        add(xy[spur[:, 0]], verts[spur[:, 1]], ids[spur[:, 0]], rid[spur[:, 1]], "spur")
+        if len(verts):
+            _add_roads(G, verts, redges, road_cost_factor)
+            spur = _spur_pairs(xy, verts, snapped, road_spur_k)
+            a, b = xy[spur[:, 0]], verts[spur[:, 1]]
+            rid = np.array([f"r:{i}" for i in spur[:, 1]], dtype=object)
+            mult = edge_multipliers(a, b, land, sample_spacing_m)
+            _add_edges(G, a, b, np.column_stack([ids[spur[:, 0]], rid]), "spur", mult)
     return G
+
+
+def _extent(xy: np.ndarray, roads: gpd.GeoDataFrame | None) -> np.ndarray | None:
+    """Bounds ``(xmin, ymin, xmax, ymax)`` [m] of the nodes and roads; None without nodes."""
+    if not len(xy):
+        return None
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    if roads is not None and len(roads):
+        rb = np.asarray(roads.total_bounds, dtype=float)
+        if np.isfinite(rb).all():
+            lo, hi = np.minimum(lo, rb[:2]), np.maximum(hi, rb[2:])
+    return np.r_[lo, hi]
+
+
+def _terrain_layers(
+    dem: xr.DataArray,
+    slope: xr.DataArray | None,
+    extent: np.ndarray | None,
+    sample_spacing_m: float,
+) -> xr.Dataset | None:
+    """Slope [degrees] and elevation [m] around ``extent``, for :func:`edge_multipliers`.
+
+    The DEM is cropped to ``extent`` plus three cells and one sample spacing; the slope is
+    :func:`universal_service.terrain.slope_deg` (Horn) of the cropped DEM unless given. None
+    when the crop leaves fewer than two cells along an axis (the DEM misses the area).
+    """
+    dem = terrain.check_dem(dem)
+    if extent is not None:
+        res = max(np.abs(np.diff(dem["x"].values[:2])).max(initial=0.0), 1.0)
+        dem = _crop(dem, tuple(extent), 3 * res + sample_spacing_m)
+    if dem.sizes["x"] < 2 or dem.sizes["y"] < 2:
+        return None
+    if slope is None:
+        sl = terrain.slope_deg(dem)
+    else:
+        sl = terrain.check_dem(slope, name="slope").sel(x=dem["x"], y=dem["y"], method="nearest")
+        sl = sl.assign_coords(x=dem["x"], y=dem["y"])
+    return xr.Dataset({"slope": sl, "elevation": dem.astype(float)})
+
+
+def _add_edges(G: nx.Graph, u_xy, v_xy, ends: np.ndarray, kind: str, mult: np.ndarray) -> None:
+    """Add straight edges ``ends[:, 0]``-``ends[:, 1]`` of length >= MIN_EDGE_LENGTH_M [m].
+
+    ``weight`` = ``length_m * multiplier`` [m flat-equivalent].
+    """
+    length = np.maximum(np.hypot(*(v_xy - u_xy).T), MIN_EDGE_LENGTH_M)
+    w = length * mult
+    G.add_edges_from(
+        (a, b, {"length_m": float(L), "multiplier": float(m), "weight": float(c), "kind": kind})
+        for a, b, L, m, c in zip(ends[:, 0], ends[:, 1], length, mult, w, strict=True)
+    )
+
+
+def _add_roads(G: nx.Graph, verts: np.ndarray, redges: np.ndarray, factor: float) -> None:
+    """Road nodes ``"r:<n>"`` at ``verts`` and road edges, multiplier ``factor``."""
+    rid = np.array([f"r:{i}" for i in range(len(verts))], dtype=object)
+    G.add_nodes_from(
+        (r, {"x": float(a), "y": float(b), "kind": "road"})
+        for r, a, b in zip(rid, verts[:, 0], verts[:, 1], strict=True)
+    )
+    mult = np.full(len(redges), float(factor))
+    _add_edges(G, verts[redges[:, 0]], verts[redges[:, 1]], rid[redges], "road", mult)
+
+
+def _spur_pairs(xy: np.ndarray, verts: np.ndarray, snapped: np.ndarray, k: int) -> np.ndarray:
+    """(node, road vertex) pairs: each node's projection plus its nearest vertices, ``k`` in all."""
+    targets = [snapped[:, None]]
+    if k > 1:
+        n_near = min(k, len(verts))
+        targets.append(cKDTree(verts).query(xy, k=n_near)[1].reshape(len(xy), -1))
+    spur = np.column_stack(
+        [
+            np.repeat(np.arange(len(xy)), sum(t.shape[1] for t in targets)),
+            np.hstack(targets).ravel(),
+        ]
+    )
+    spur = np.unique(spur, axis=0)
+    if k > 1:  # keep the projection plus the nearest vertices, k in all
+        d = np.hypot(*(verts[spur[:, 1]] - xy[spur[:, 0]]).T)
+        is_snap = spur[:, 1] == snapped[spur[:, 0]]
+        order = np.lexsort((d, ~is_snap, spur[:, 0]))
+        spur = spur[order]
+        rank = np.arange(len(spur)) - np.searchsorted(spur[:, 0], spur[:, 0])
+        spur = spur[rank < k]
+    return spur
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,16 +519,15 @@ def shared_trench(
     weight: str = "weight",
     method: str = "auto",
     time_limit_s: float = 60.0,
-    limits: WorkLimits | None = None,
-) -> SteinerResult:
+    limits: steiner.WorkLimits | None = None,
+) -> steiner.SteinerResult:
     """Least-cost shared trench network joining the served villages to the PoP set.
 
-    A virtual root joined to every PoP at zero cost turns the problem into one Steiner tree
-    (terminals: the villages and the root); removing the root leaves a forest, one tree per PoP
-    used. ``cost`` and ``lower_bound`` are in the units of ``weight`` (m of flat-equivalent
-    trench on a :func:`route_graph`); ``edges`` lists each trench edge with its cost. The
-    solver is :func:`universal_service.steiner.solve_compact`: it stops on deterministic work
-    limits, so the same graph, villages and PoPs give the same forest, cost and bound.
+    The Steiner forest of :func:`universal_service.steiner.steiner_forest` with the villages as
+    terminals and the PoPs as roots: one tree per PoP used. ``cost`` and ``lower_bound`` are in
+    the units of ``weight`` (m of flat-equivalent trench on a :func:`route_graph`); ``edges``
+    lists each trench edge with its cost. The solver stops on deterministic work limits, so the
+    same graph, villages and PoPs give the same forest, cost and bound.
 
     Parameters
     ----------
@@ -564,59 +541,34 @@ def shared_trench(
         Edge attribute minimised.
     method : {"auto", "exact", "heuristic"}
         "auto": exact when the flow model has at most :data:`AUTO_EXACT_MAX_FLOW_VARS` flow
-        variables, heuristic otherwise.
+        variables (two per edge and village), heuristic otherwise.
     time_limit_s : float
         Wall-clock safety net [s]. If it stops a stage before its work limit, ``status`` is
         "time_limit" and ``note`` says so (the result may then differ between runs).
     limits : steiner.WorkLimits, optional
-        Deterministic work limits (default ``WorkLimits()``).
+        Deterministic work limits (default ``steiner.WorkLimits()``).
 
     Returns
     -------
-    SteinerResult
+    steiner.SteinerResult
         ``tree`` is a forest (one component per PoP used).
     """
-    t0 = time.monotonic()
-    villages = list(dict.fromkeys(served_villages))
-    pops = list(dict.fromkeys(pops))
-    missing = [x for x in villages + pops if x not in G]
-    if missing:
-        raise InputDataError(f"shared_trench: node(s) {missing[:10]} are not in the graph")
-    if not pops:
-        raise InputDataError("shared_trench: no PoP given; at least one is needed")
     if method not in ("auto", "exact", "heuristic"):
         raise ValueError(f"method must be 'auto', 'exact' or 'heuristic', got {method!r}")
-    villages = [v for v in villages if v not in set(pops)]
-    if not villages:
-        return SteinerResult(
-            nx.Graph(),
-            0.0,
-            0.0,
-            "exact",
-            "optimal",
-            0.0,
-            "trivial",
-            pd.DataFrame(columns=["u", "v", "cost"]),
-            time.monotonic() - t0,
-        )
-    if G.is_directed() or G.is_multigraph():
-        raise ValueError("shared_trench needs an undirected nx.Graph (not directed, not multi)")
-    cg, index = steiner.compact_graph(G, weight)
-    root = cg.n
-    p = np.array([index[x] for x in pops], dtype=np.int64)
-    vr = steiner.CompactGraph(
-        cg.labels + [("__virtual_root__",)],
-        np.r_[cg.u, np.full(len(p), root)],
-        np.r_[cg.v, p],
-        np.r_[cg.w, np.zeros(len(p))],
-    )
-    terms = np.array([index[v] for v in villages] + [root], dtype=np.int64)
     if method == "auto":
-        method = (
-            "exact" if 2 * len(cg.w) * len(villages) <= AUTO_EXACT_MAX_FLOW_VARS else "heuristic"
-        )
-    sol = steiner.solve_compact(vr, terms, root, method, time_limit_s=time_limit_s, limits=limits)
-    return steiner.to_result(G, vr, index, sol, t0, drop={("__virtual_root__",)})
+        n_villages = len(set(served_villages) - set(pops))
+        n_edges = G.number_of_edges() - nx.number_of_selfloops(G)
+        exact = 2 * n_edges * n_villages <= AUTO_EXACT_MAX_FLOW_VARS
+        method = "exact" if exact else "heuristic"
+    return steiner.steiner_forest(
+        G,
+        served_villages,
+        pops,
+        weight=weight,
+        method=method,
+        time_limit_s=time_limit_s,
+        limits=limits,
+    )
 
 
 def per_village_cost_vs_shared(
@@ -625,10 +577,10 @@ def per_village_cost_vs_shared(
     pops,
     *,
     weight: str = "weight",
-    shared: SteinerResult | None = None,
+    shared: steiner.SteinerResult | None = None,
     method: str = "auto",
     time_limit_s: float = 60.0,
-    limits: WorkLimits | None = None,
+    limits: steiner.WorkLimits | None = None,
 ) -> pd.Series:
     """Sum of per-village shortest paths to the nearest PoP against the shared trench.
 
@@ -636,7 +588,7 @@ def per_village_cost_vs_shared(
     ----------
     G, served_villages, pops, weight, method, time_limit_s, limits
         As for :func:`shared_trench`.
-    shared : SteinerResult, optional
+    shared : steiner.SteinerResult, optional
         A shared trench already computed for the same villages and PoPs.
 
     Returns
@@ -681,7 +633,7 @@ def tree_to_lines(tree: nx.Graph, G: nx.Graph | None = None, *, crs=None) -> gpd
     Parameters
     ----------
     tree : networkx.Graph
-        A tree or forest whose nodes are in ``G`` (e.g. ``SteinerResult.tree``).
+        A tree or forest whose nodes are in ``G`` (e.g. ``steiner.SteinerResult.tree``).
     G : networkx.Graph, optional
         Route graph with node ``x``, ``y`` [m] and edge ``length_m``, ``weight``, ``kind``
         (default: ``tree`` itself).

@@ -240,7 +240,31 @@ class PolicyConfig(_Strict):
 
 
 class RadioConfig(_Strict):
-    """Radio planning settings: candidate sites and the coverage test."""
+    """Radio planning settings: candidate sites, the 4G link budget and the coverage test.
+
+    The one documented set of link-budget values: ``radio.LinkBudget.from_config`` reads them,
+    and the carrier frequency comes from the technology catalog. The budget describes an LTE
+    band 8 rural macro site (E-UTRA band 8, downlink 925-960 MHz, 3GPP TS 36.101 Table 5.5-1,
+    the band Chinese operators use for rural LTE coverage); each default's source:
+
+    - ``site_height_m = 35``: the 3GPP TR 38.901 RMa default base-station height h_BS.
+    - ``village_height_m = 6``: project setting for the receiver at the village, no source
+      given (TR 38.901's default handset height h_UT is 1.5 m).
+    - ``max_range_m = 12 000``: project setting, inside the 900 MHz rural macro-cell radii (up
+      to about 15 km); RMa (valid to 10 km LOS) is extrapolated beyond 10 km.
+    - ``k_factor = 4/3``: median effective earth-radius factor of a standard atmosphere
+      (ITU-R P.453 / P.530 use it when no local data exist).
+    - ``tx_power_dbm = 46``: 40 W per sector, the macro BS power for a 10 MHz carrier in
+      3GPP TR 36.814 Table A.2.1.1-2.
+    - ``tx_antenna_gain_dbi = 15``, ``tx_loss_db = 2``: a typical 65-degree sector panel at
+      900 MHz (vendor data 15-17 dBi) and jumper/feeder loss (assumption).
+    - ``rx_antenna_gain_dbi = 0``, ``rx_loss_db = 0``: handset antenna (TR 36.814 Table
+      A.2.1.1-2 uses 0 dBi); no body or building-entry loss (outdoor coverage at the village).
+    - ``threshold_dbm = -94``: UE reference sensitivity for band 8 with a 10 MHz channel
+      (3GPP TS 36.101 Table 7.3.1-1), total received power.
+    - ``fade_margin_db = 10``: log-normal shadowing with sigma = 8 dB (TR 38.901 Table 7.4.1-1,
+      RMa NLOS) at 90 % location probability (1.28 sigma = 10.2 dB).
+    """
 
     site_height_m: float = Field(35.0, gt=0, description="new mast antenna height [m]")
     village_height_m: float = Field(6.0, gt=0, description="village receiver height [m]")
@@ -248,6 +272,13 @@ class RadioConfig(_Strict):
     k_factor: float = Field(4 / 3, gt=0, description="effective earth radius factor")
     hilltops: int = Field(300, ge=0, description="max hilltop candidate sites")
     fresnel_fraction: float = Field(0.0, ge=0, le=1.5, description="F1 clearance for 4G")
+    tx_power_dbm: float = Field(46.0, description="transmitter output power per sector [dBm]")
+    tx_antenna_gain_dbi: float = Field(15.0, description="site antenna gain [dBi]")
+    tx_loss_db: float = Field(2.0, ge=0, description="site feeder and jumper loss [dB]")
+    rx_antenna_gain_dbi: float = Field(0.0, description="receiver antenna gain [dBi]")
+    rx_loss_db: float = Field(0.0, ge=0, description="receiver body and entry loss [dB]")
+    threshold_dbm: float = Field(-94.0, description="receiver sensitivity [dBm]")
+    fade_margin_db: float = Field(10.0, ge=0, description="shadowing margin above it [dB]")
 
 
 class NetworkConfig(_Strict):
@@ -255,7 +286,12 @@ class NetworkConfig(_Strict):
 
     shared_trench: bool = Field(True, description="design shared trenches (Steiner forest)")
     iterations: int = Field(2, ge=0, le=10, description="plan/Steiner re-solves after the first")
-    time_limit_s: float = Field(10.0, gt=0, description="time limit of each Steiner solve [s]")
+    # A safety net, not the stopping rule: the Steiner search stops on deterministic work limits
+    # (about 15-25 s per solve on the bundled region), so the same inputs give the same plan on a
+    # loaded machine too. At 10 s it cut the bundled region's search short, by wall time.
+    time_limit_s: float = Field(
+        300.0, gt=0, description="wall-clock safety net of each Steiner solve [s]"
+    )
 
 
 class AllocationConfig(_Strict):

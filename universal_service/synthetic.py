@@ -1,9 +1,4 @@
-"""Seeded synthetic regions and instances for tests, benchmarks and demos, and a reader of
-OR-Library facility-location instances in the options format.
-
-Everything generated here comes from a seed with :class:`numpy.random.Generator`, so the same
-arguments give the same files.
-"""
+"""Seeded synthetic regions and instances for tests, benchmarks and demos (same seed, same files)."""
 
 from __future__ import annotations
 
@@ -117,12 +112,36 @@ def write_region(
         geometry=[box(edges[i], y0, edges[i + 1], y1) for i in range(n_districts)],
         crs=CRS,
     )
+    villages = _villages(rng, n_villages, edges, y0, y1, dids)
+    villages.to_file(root / "villages.gpkg", layer="villages", driver="GPKG")
+    districts.to_crs("EPSG:4326").to_file(root / "districts.gpkg", layer="districts", driver="GPKG")
+    _write_networks(root, edges, y0, y1)
+    (root / "region.toml").write_text(
+        f'name = "Synthetic region (seed {seed})"\ncrs = "{CRS}"\n\n[layers]\n'
+        'villages = "villages.gpkg"\ndistricts = "districts.gpkg"\ndem = "dem.tif"\n'
+        'pops = "pops.gpkg"\ntowers = "towers.gpkg"\noperators = "operators.csv"\n\n'
+        f"[meta]\nsynthetic = true\nseed = {seed}\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def _villages(
+    rng: np.random.Generator,
+    n_villages: int,
+    edges: np.ndarray,
+    y0: float,
+    y1: float,
+    dids: list[str],
+) -> gpd.GeoDataFrame:
+    """Random villages inside the district strips ``edges`` [m], 900 m from their borders, in WGS84."""
     margin = 900.0
+    n_districts = len(dids)
     di = np.sort(rng.integers(0, n_districts, n_villages))
     vx = rng.uniform(edges[di] + margin, edges[di + 1] - margin)
     vy = rng.uniform(y0 + margin, y1 - margin, n_villages)
     pop = rng.integers(300, 3000, n_villages).astype(float)
-    villages = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "village_id": [f"V{i:04d}" for i in range(n_villages)],
             "name": [f"Village {i}" for i in range(n_villages)],
@@ -138,8 +157,11 @@ def write_region(
         geometry=gpd.points_from_xy(vx, vy),
         crs=CRS,
     ).to_crs("EPSG:4326")
-    villages.to_file(root / "villages.gpkg", layer="villages", driver="GPKG")
-    districts.to_crs("EPSG:4326").to_file(root / "districts.gpkg", layer="districts", driver="GPKG")
+
+
+def _write_networks(root: Path, edges: np.ndarray, y0: float, y1: float) -> None:
+    """Two PoPs and one tower per district strip ``edges`` [m], and the three operators."""
+    n_districts = len(edges) - 1
     centres = (edges[:-1] + edges[1:]) / 2
     px = np.concatenate([centres, centres + 1500])
     py = np.concatenate([np.full(n_districts, (y0 + y1) / 2), np.full(n_districts, y0 + 3000)])
@@ -173,14 +195,6 @@ def write_region(
             "technologies": ["fiber;microwave;lte;satellite"] * 3,
         }
     ).to_csv(root / "operators.csv", index=False)
-    (root / "region.toml").write_text(
-        f'name = "Synthetic region (seed {seed})"\ncrs = "{CRS}"\n\n[layers]\n'
-        'villages = "villages.gpkg"\ndistricts = "districts.gpkg"\ndem = "dem.tif"\n'
-        'pops = "pops.gpkg"\ntowers = "towers.gpkg"\noperators = "operators.csv"\n\n'
-        f"[meta]\nsynthetic = true\nseed = {seed}\n",
-        encoding="utf-8",
-    )
-    return root
 
 
 def facility_instance(
@@ -236,36 +250,3 @@ def facility_instance(
     ].astype(float)
     sites = pd.DataFrame({"site_id": sid, "cost": rng.uniform(200, 600, n_sites)})
     return options, sites
-
-
-def read_orlib_cap(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed costs ``(m,)`` and assignment costs ``(n, m)`` of an OR-Library ``cap`` file.
-
-    Format (Beasley, J.E. (1990), OR-Library, capacitated warehouse location): ``m n``; ``m`` lines
-    ``capacity fixed_cost``; per customer its ``demand`` then ``m`` costs of allocating ALL of its
-    demand to each warehouse. Capacities and demands are ignored (the uncapacitated problem, whose
-    optima are Beasley's ``uncapopt`` table).
-    """
-    tokens = Path(path).read_text().split()
-    m, n = int(tokens[0]), int(tokens[1])
-    fixed = np.array(tokens[2 : 2 + 2 * m], dtype=object)[1::2].astype(float)
-    body = np.array(tokens[2 + 2 * m :], dtype=object).reshape(n, m + 1)
-    return fixed, body[:, 1:].astype(float)
-
-
-def orlib_tables(fixed: np.ndarray, assign: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Options (village = customer, option = warehouse) and sites (warehouse, fixed cost) for
-    :func:`universal_service.optimize.plan`, from :func:`read_orlib_cap`'s arrays."""
-    n, m = assign.shape
-    villages = np.array([f"c{j:04d}" for j in range(n)], dtype=object)
-    site_ids = np.array([f"w{i:03d}" for i in range(m)], dtype=object)
-    options = pd.DataFrame(
-        {
-            "village_id": np.repeat(villages, m),
-            "option_id": np.tile(site_ids, n),
-            "technology": "assign",
-            "site_id": np.tile(site_ids, n),
-            "cost": assign.ravel(),
-        }
-    )
-    return options, pd.DataFrame({"site_id": site_ids, "cost": fixed})
