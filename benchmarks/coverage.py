@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 
 from universal_service import radio, terrain
+from universal_service.schema import RadioConfig
 
 
 def main() -> None:
@@ -51,7 +52,9 @@ def main() -> None:
         other = f"{args.random_sites} random points"
     sx = np.concatenate([vx, tops["x"].to_numpy(), ox])
     sy = np.concatenate([vy, tops["y"].to_numpy(), oy])
-    budget = radio.LinkBudget()
+    # the scenario's radio defaults with a 1.5 m handset and a 15 km range, at 900 MHz
+    radio_cfg = RadioConfig(village_height_m=1.5, max_range_m=15_000.0)
+    budget = radio.LinkBudget.from_config(radio_cfg, frequency_mhz=900.0)
 
     t0 = time.perf_counter()
     cm = radio.coverage_matrix(dem, sx, sy, None, vx, vy, budget=budget)

@@ -1,4 +1,4 @@
-"""Time ``terrain.viewshed`` against GDAL's ``gdal_viewshed`` on the same observers.
+"""Time ``viewshed.viewshed`` against GDAL's ``gdal_viewshed`` on the same observers.
 
 Uses the bundled region DEM (``data/qiannan/dem.tif``) when present, else the SRTM test DEM
 (``tests/data/dem/shenzhen_hk_srtm3.tif``) reprojected to UTM 49N at 90 m. Observers: the most
@@ -27,7 +27,7 @@ import rioxarray
 import xarray as xr
 from rasterio.enums import Resampling
 
-from universal_service import terrain
+from universal_service import terrain, viewshed
 
 BUNDLED = Path("data/qiannan/dem.tif")
 SRTM = Path("tests/data/dem/shenzhen_hk_srtm3.tif")
@@ -105,7 +105,7 @@ def main() -> None:
         cell = float(abs(dem["x"][1] - dem["x"][0]))
 
         # Warm-up and GDAL start-up overhead (one-cell range).
-        terrain.viewshed(
+        viewshed.viewshed(
             dem,
             xs[0],
             ys[0],
@@ -124,7 +124,7 @@ def main() -> None:
                 best = np.inf
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    v = terrain.viewshed(
+                    v = viewshed.viewshed(
                         dem,
                         x,
                         y,

@@ -1,4 +1,4 @@
-"""Tests of ``universal_service.terrain``: DEM loading, sampling, profiles, line of sight, viewsheds.
+"""Tests of ``terrain``, ``los`` and ``viewshed``: DEM loading, sampling, profiles, sight lines.
 
 Reference cases: planes (bilinear sampling and Horn's slope are exact on them), the radio horizon
 ``sqrt(2 k a h)`` = 4.12 sqrt(h) km for k = 4/3 (h in m), ridges, and GDAL's ``gdal_viewshed``.
@@ -16,7 +16,7 @@ import rioxarray
 import xarray as xr
 from rasterio.enums import Resampling
 
-from universal_service import terrain
+from universal_service import los, terrain, viewshed
 from universal_service.errors import InputDataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +100,31 @@ def test_load_dem_geotiff_nodata_and_netcdf(tmp_path):
     np.testing.assert_array_equal(again.values, dem.values)
 
 
+def test_check_dem_squeezes_a_band_and_transposes():
+    dem = make_dem(np.arange(12.0).reshape(3, 4))
+    assert terrain.check_dem(dem) is dem
+    banded = dem.expand_dims(band=[1]).transpose("x", "band", "y")
+    checked = terrain.check_dem(banded)
+    assert checked.dims == ("y", "x")
+    xr.testing.assert_equal(checked, dem)
+
+
+@pytest.mark.parametrize(
+    ("dem", "message"),
+    [
+        (np.zeros((3, 3)), "slope: expected an xarray.DataArray, received ndarray"),
+        (make_dem(np.zeros((3, 3))).expand_dims(band=[1, 2]), "slope: expected dims"),
+        (make_dem(np.zeros((3, 3))).rename(x="lon"), "slope: expected dims"),
+        (make_dem(np.zeros((1, 3))), "slope: coordinate 'y': expected a 1-D coordinate"),
+        (make_dem(np.zeros((3, 3))).rio.write_crs("EPSG:4326"), "projected CRS in metres"),
+    ],
+)
+def test_check_dem_names_the_grid_and_the_fix(dem, message):
+    with pytest.raises(InputDataError, match=message) as err:
+        terrain.check_dem(dem, name="slope")
+    assert "fix:" in str(err.value)
+
+
 def test_irregular_grid_is_rejected():
     dem = make_dem(np.zeros((4, 4)))
     dem = dem.assign_coords(x=[0.0, 1.0, 3.0, 4.0])
@@ -140,6 +165,21 @@ def test_slope_horn_is_exact_on_a_plane(plane_dem):
     expected = np.degrees(np.arctan(np.hypot(0.01, 0.02)))
     np.testing.assert_allclose(slope.values, expected, rtol=1e-5)
     assert slope.rio.crs == plane_dem.rio.crs
+
+
+def test_horn_slope_on_arrays_matches_slope_deg(plane_dem):
+    z = plane_dem.values.copy()
+    z[5, 5] = np.nan
+    slope = terrain.horn_slope_deg(z, 90.0, -90.0)
+    assert slope.dtype == np.float64 and slope.shape == z.shape
+    ring = np.ones((3, 3), dtype=bool)
+    ring[1, 1] = False  # Horn's formula leaves out the centre cell
+    assert np.isnan(slope[4:7, 4:7][ring]).all() and np.isfinite(slope[10:, 10:]).all()
+    expected = np.degrees(np.arctan(np.hypot(0.01, 0.02)))
+    np.testing.assert_allclose(slope[10:, 10:], expected, rtol=1e-9)
+    np.testing.assert_array_equal(
+        terrain.slope_deg(plane_dem.copy(data=z)).values, slope.astype(np.float32)
+    )
 
 
 def test_local_relief():
@@ -194,7 +234,7 @@ def test_profiles_exact_on_a_plane(plane_dem):
     lo_y, hi_y = plane_dem.y.min().item(), plane_dem.y.max().item()
     xa, xb = rng.uniform(lo_x, hi_x, (2, 40))
     ya, yb = rng.uniform(lo_y, hi_y, (2, 40))
-    prof = terrain.profiles(plane_dem, xa, ya, xb, yb)
+    prof = los.profiles(plane_dem, xa, ya, xb, yb)
     mask = prof.mask
     np.testing.assert_allclose(
         prof.elevation_m[mask], plane(prof.x_m, prof.y_m)[mask], rtol=0, atol=1e-9
@@ -216,9 +256,9 @@ def test_iter_profiles_chunks_cover_every_pair_once(plane_dem):
     rng = np.random.default_rng(3)
     xa, xb = rng.uniform(500_000, 507_000, (2, 300))
     ya, yb = rng.uniform(2_494_700, 2_500_000, (2, 300))
-    whole = terrain.profiles(plane_dem, xa, ya, xb, yb, spacing_m=50.0)
+    whole = los.profiles(plane_dem, xa, ya, xb, yb, spacing_m=50.0)
     seen = np.zeros(300, dtype=int)
-    for idx, prof in terrain.iter_profiles(
+    for idx, prof in los.iter_profiles(
         plane_dem, xa, ya, xb, yb, spacing_m=50.0, max_samples=2_000
     ):
         seen[idx] += 1
@@ -241,40 +281,40 @@ def sea_strip():
 
 def test_radio_horizon_constant():
     # sqrt(2 k a h) with k = 4/3, a = 6371 km is the textbook 4.12 sqrt(h) km
-    horizon_km = np.sqrt(2 * K43 * terrain.EARTH_RADIUS_M * 1.0) / 1000
+    horizon_km = np.sqrt(2 * K43 * los.EARTH_RADIUS_M * 1.0) / 1000
     assert horizon_km == pytest.approx(4.12, abs=0.005)
 
 
 @pytest.mark.parametrize("h", [30.0, 100.0])
 def test_line_of_sight_radio_horizon_one_antenna(sea_strip, h):
     # From height h to the ground the path clears a smooth earth up to d = sqrt(2 k a h).
-    horizon = np.sqrt(2 * K43 * terrain.EARTH_RADIUS_M * h)
+    horizon = np.sqrt(2 * K43 * los.EARTH_RADIUS_M * h)
     x0, y = sea_strip.x.values[0], sea_strip.y.values[1]
     d = np.array([0.97, 1.03]) * horizon
-    los = terrain.line_of_sight(sea_strip, x0, y, h, x0 + d, y, 0.0, spacing_m=50.0)
-    np.testing.assert_array_equal(los, [True, False])
+    clear = los.line_of_sight(sea_strip, x0, y, h, x0 + d, y, 0.0, spacing_m=50.0)
+    np.testing.assert_array_equal(clear, [True, False])
 
 
 def test_line_of_sight_two_antennas_flat_vs_curved_earth(sea_strip):
     h = 100.0
-    horizon = np.sqrt(2 * K43 * terrain.EARTH_RADIUS_M * h)  # 41.2 km each
+    horizon = np.sqrt(2 * K43 * los.EARTH_RADIUS_M * h)  # 41.2 km each
     x0, y = sea_strip.x.values[0], sea_strip.y.values[1]
     d = np.array([0.98, 1.02]) * 2 * horizon
-    curved = terrain.line_of_sight(sea_strip, x0, y, h, x0 + d, y, h, k_factor=K43)
-    flat = terrain.line_of_sight(sea_strip, x0, y, h, x0 + d, y, h, k_factor=np.inf)
+    curved = los.line_of_sight(sea_strip, x0, y, h, x0 + d, y, h, k_factor=K43)
+    flat = los.line_of_sight(sea_strip, x0, y, h, x0 + d, y, h, k_factor=np.inf)
     np.testing.assert_array_equal(curved, [True, False])
     np.testing.assert_array_equal(flat, [True, True])
     # a lower k (sub-refraction) shortens the horizon
-    assert not terrain.line_of_sight(sea_strip, x0, y, h, x0 + d[0], y, h, k_factor=1.0)
+    assert not los.line_of_sight(sea_strip, x0, y, h, x0 + d[0], y, h, k_factor=1.0)
 
 
 def test_clearance_ratio_flat_earth_is_h_over_f1_at_midpoint(sea_strip):
     x0, y = sea_strip.x.values[0], sea_strip.y.values[1]
     h, length, f = 12.0, 10_000.0, 900.0
-    ratio = terrain.clearance_ratio(
+    ratio = los.clearance_ratio(
         sea_strip, x0, y, h, x0 + length, y, h, frequency_mhz=f, k_factor=np.inf, spacing_m=100.0
     )
-    expected = h / terrain.fresnel_radius_m(length / 2, length / 2, f)
+    expected = h / los.fresnel_radius_m(length / 2, length / 2, f)
     assert ratio == pytest.approx(expected, rel=1e-9)
 
 
@@ -291,19 +331,19 @@ def test_synthetic_ridge_blocks(ridge_dem):
     xa, xb, yy = x[12], x[68], y[20]  # 5 040 m apart, ridge in the middle
     dem_high = ridge_dem * 30.0
     dem_low = ridge_dem * 5.0
-    assert not terrain.line_of_sight(dem_high, xa, yy, 10.0, xb, yy, 10.0)
-    assert terrain.line_of_sight(dem_low, xa, yy, 10.0, xb, yy, 10.0)
+    assert not los.line_of_sight(dem_high, xa, yy, 10.0, xb, yy, 10.0)
+    assert los.line_of_sight(dem_low, xa, yy, 10.0, xb, yy, 10.0)
     # 5 m clearance is less than 60 % of F1 (about 20 m at 900 MHz mid-path)
-    assert not terrain.line_of_sight(
+    assert not los.line_of_sight(
         dem_low, xa, yy, 10.0, xb, yy, 10.0, frequency_mhz=900.0, fresnel_fraction=0.6
     )
-    ratio_high = terrain.clearance_ratio(dem_high, xa, yy, 10.0, xb, yy, 10.0, frequency_mhz=900.0)
-    ratio_low = terrain.clearance_ratio(dem_low, xa, yy, 10.0, xb, yy, 10.0, frequency_mhz=900.0)
+    ratio_high = los.clearance_ratio(dem_high, xa, yy, 10.0, xb, yy, 10.0, frequency_mhz=900.0)
+    ratio_low = los.clearance_ratio(dem_low, xa, yy, 10.0, xb, yy, 10.0, frequency_mhz=900.0)
     assert ratio_high < 0 < ratio_low < 0.6
     # over the ridge crest: clearance 10 - 5 - bulge, over F1, at the crest sample nearest mid-path
     d1 = 2_520.0
-    f1 = terrain.fresnel_radius_m(d1, 5_040.0 - d1, 900.0)
-    bulge = terrain.earth_bulge_m(d1, 5_040.0 - d1, K43)
+    f1 = los.fresnel_radius_m(d1, 5_040.0 - d1, 900.0)
+    bulge = los.earth_bulge_m(d1, 5_040.0 - d1, K43)
     assert ratio_low == pytest.approx((10.0 - 5.0 - bulge) / f1, rel=0.02)
 
 
@@ -311,16 +351,16 @@ def test_line_of_sight_vectorised_shapes_and_errors(ridge_dem):
     x, y = ridge_dem.x.values, ridge_dem.y.values
     dem = ridge_dem * 30.0
     xb = np.array([[x[30], x[68]], [x[13], x[70]]])
-    los = terrain.line_of_sight(dem, x[12], y[20], 10.0, xb, y[20], 10.0)
-    assert los.shape == (2, 2)
-    np.testing.assert_array_equal(los, [[True, False], [True, False]])
+    clear = los.line_of_sight(dem, x[12], y[20], 10.0, xb, y[20], 10.0)
+    assert clear.shape == (2, 2)
+    np.testing.assert_array_equal(clear, [[True, False], [True, False]])
     # an end off the DEM: not clear, ratio NaN
-    assert not terrain.line_of_sight(dem, x[12], y[20], 10.0, x[12] + 1e6, y[20], 10.0)
+    assert not los.line_of_sight(dem, x[12], y[20], 10.0, x[12] + 1e6, y[20], 10.0)
     assert np.isnan(
-        terrain.clearance_ratio(dem, x[12], y[20], 10, x[12] + 1e6, y[20], 10, frequency_mhz=900)
+        los.clearance_ratio(dem, x[12], y[20], 10, x[12] + 1e6, y[20], 10, frequency_mhz=900)
     )
     with pytest.raises(ValueError, match="frequency_mhz"):
-        terrain.line_of_sight(dem, x[12], y[20], 10.0, x[30], y[20], 10.0, fresnel_fraction=0.6)
+        los.line_of_sight(dem, x[12], y[20], 10.0, x[30], y[20], 10.0, fresnel_fraction=0.6)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,7 +371,7 @@ def test_line_of_sight_vectorised_shapes_and_errors(ridge_dem):
 def test_viewshed_flat_earth_sees_everything_in_range():
     dem = make_dem(np.full((101, 101), 250.0))
     x, y = dem.x.values[50], dem.y.values[50]
-    vs = terrain.viewshed(
+    vs = viewshed.viewshed(
         dem, x, y, observer_height_m=10, target_height_m=0, max_distance_m=3_000, k_factor=np.inf
     )
     assert vs.dtype == bool
@@ -345,10 +385,10 @@ def test_viewshed_flat_earth_sees_everything_in_range():
 
 def test_viewshed_curved_earth_horizon():
     h = 50.0
-    horizon = np.sqrt(2 * K43 * terrain.EARTH_RADIUS_M * h)  # 29.1 km
+    horizon = np.sqrt(2 * K43 * los.EARTH_RADIUS_M * h)  # 29.1 km
     dem = make_dem(np.zeros((401, 401)), res=180.0)
     x, y = dem.x.values[200], dem.y.values[200]
-    vs = terrain.viewshed(dem, x, y, observer_height_m=h, target_height_m=0, max_distance_m=None)
+    vs = viewshed.viewshed(dem, x, y, observer_height_m=h, target_height_m=0, max_distance_m=None)
     xx, yy = np.meshgrid(dem.x.values - x, dem.y.values - y)
     d = np.hypot(xx, yy)
     assert vs.values[d < 0.97 * horizon].mean() > 0.99
@@ -360,7 +400,7 @@ def test_viewshed_wall_casts_a_shadow():
     z[30, 35:46] = 100.0  # a wall 10 rows north of the observer
     dem = make_dem(z)
     x, y = dem.x.values[40], dem.y.values[40]
-    vs = terrain.viewshed(dem, x, y, observer_height_m=10, target_height_m=2, max_distance_m=None)
+    vs = viewshed.viewshed(dem, x, y, observer_height_m=10, target_height_m=2, max_distance_m=None)
     assert vs.values[30, 40]  # the wall top itself is seen
     assert not vs.values[10:29, 40].any()  # straight behind it: hidden
     assert vs.values[50:80, 40].all()  # the open side
@@ -372,7 +412,7 @@ def test_viewshed_errors():
     z[5, 5] = np.nan
     dem = make_dem(z)
     with pytest.raises(InputDataError, match="nodata"):
-        terrain.viewshed(
+        viewshed.viewshed(
             dem,
             dem.x.values[5],
             dem.y.values[5],
@@ -381,14 +421,14 @@ def test_viewshed_errors():
             max_distance_m=500,
         )
     with pytest.raises(InputDataError, match="outside the DEM"):
-        terrain.viewshed(dem, 0.0, 0.0, observer_height_m=10, target_height_m=0, max_distance_m=1)
+        viewshed.viewshed(dem, 0.0, 0.0, observer_height_m=10, target_height_m=0, max_distance_m=1)
 
 
 def test_viewshed_nodata_cells_are_not_visible_and_do_not_block():
     z = np.zeros((41, 41))
     z[20, 25] = np.nan
     dem = make_dem(z)
-    vs = terrain.viewshed(
+    vs = viewshed.viewshed(
         dem,
         dem.x.values[20],
         dem.y.values[20],
@@ -405,13 +445,15 @@ def test_viewshed_agrees_with_line_of_sight_on_smooth_terrain():
     """The sweep approximates true sight lines: compare with the profile-based test."""
     dem, _ = gaussian_hills(res=90.0, n=120)
     ox, oy = dem.x.values[60], dem.y.values[60]
-    vs = terrain.viewshed(dem, ox, oy, observer_height_m=20, target_height_m=2, max_distance_m=None)
+    vs = viewshed.viewshed(
+        dem, ox, oy, observer_height_m=20, target_height_m=2, max_distance_m=None
+    )
     rng = np.random.default_rng(4)
     rows, cols = rng.integers(0, 120, (2, 1500))
-    los = terrain.line_of_sight(
+    clear = los.line_of_sight(
         dem, ox, oy, 20.0, dem.x.values[cols], dem.y.values[rows], 2.0, spacing_m=30.0
     )
-    agreement = (vs.values[rows, cols] == los).mean()
+    agreement = (vs.values[rows, cols] == clear).mean()
     assert agreement >= 0.97, agreement
 
 
@@ -456,14 +498,14 @@ def test_viewshed_matches_gdal_on_srtm(srtm_dem, tmp_path, name):
     """>= 99 % of in-range cells agree with gdal_viewshed at k = 4/3 (-cc 0.75).
 
     Measured with GDAL 3.6.2: 99.65 %, 99.95 %, 99.06 %, 99.997 %, 99.98 %. The residue is GDAL
-    3.6's treatment of the 8 cells around the observer (see ``terrain.viewshed``).
+    3.6's treatment of the 8 cells around the observer (see ``viewshed.viewshed``).
     """
     from pyproj import Transformer
 
     dem, path = srtm_dem
     lon, lat = SRTM_OBSERVERS[name]
     x, y = Transformer.from_crs(4326, UTM49, always_xy=True).transform(lon, lat)
-    ours = terrain.viewshed(
+    ours = viewshed.viewshed(
         dem, x, y, observer_height_m=30.0, target_height_m=1.5, max_distance_m=15_000.0
     )
     gdal = gdal_viewshed(path, tmp_path / "vs.tif", x, y, 30.0, 1.5, 15_000.0)
@@ -479,7 +521,7 @@ def test_viewshed_matches_gdal_on_bundled_dem(tmp_path):
     tops = terrain.hilltops(dem, window_m=5_000.0, min_prominence_m=100.0, max_n=2)
     observers = [*zip(tops["x"], tops["y"], strict=True), (dem.x.values[1200], dem.y.values[1500])]
     for x, y in observers:
-        ours = terrain.viewshed(
+        ours = viewshed.viewshed(
             dem, x, y, observer_height_m=35.0, target_height_m=1.5, max_distance_m=15_000.0
         )
         gdal = gdal_viewshed(BUNDLED_DEM, tmp_path / "vs.tif", x, y, 35.0, 1.5, 15_000.0)
