@@ -31,12 +31,12 @@ import xarray as xr
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
-from universal_service import costs, io, optimize, scenarios, synthetic
+from universal_service import catalog, costs, io, optimize, scenarios, synthetic
 from universal_service.cli import app
 from universal_service.errors import InputDataError, ScenarioError
 
 BROKEN = Path(__file__).resolve().parent / "data" / "broken"
-CATALOG_TEXT = costs.DEFAULT_CATALOG.read_text(encoding="utf-8")
+CATALOG_TEXT = catalog.DEFAULT_CATALOG.read_text(encoding="utf-8")
 METRIC = "EPSG:32648"  # the synthetic region's CRS (synthetic.CRS)
 
 
@@ -501,7 +501,7 @@ def _catalog(edit: Callable[[str], str]) -> Callable[[Path, Path], object]:
     def make(tmp: Path, region: Path) -> object:
         path = tmp / "technologies.toml"
         path.write_text(edit(CATALOG_TEXT), encoding="utf-8")
-        return costs.load_catalog(path)
+        return catalog.load_catalog(path)
 
     return make
 
@@ -521,14 +521,14 @@ def _csv_catalog(edit: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[Path
     """The bundled catalog as a CSV (one row per technology), edited."""
 
     def make(tmp: Path, region: Path) -> object:
-        techs = costs.load_catalog().technologies
+        techs = catalog.load_catalog().technologies
         rows = [
             {"technology": t, **{k: str(v) if isinstance(v, list) else v for k, v in p.items()}}
             for t, p in techs.items()
         ]
         path = tmp / "technologies.csv"
         edit(pd.DataFrame(rows).astype(object)).to_csv(path, index=False)
-        return costs.load_catalog(path)
+        return catalog.load_catalog(path)
 
     return make
 
@@ -545,7 +545,7 @@ def _build_with(make: Callable[[Path, Path], object]) -> Callable[[Path, Path], 
 
 CATALOG_CASES: dict[str, Case] = {
     "catalog_missing_unit_key": Case(
-        lambda tmp, region: costs.load_catalog(BROKEN / "catalog_missing_unit_key.toml"),
+        lambda tmp, region: catalog.load_catalog(BROKEN / "catalog_missing_unit_key.toml"),
         (
             "catalog_missing_unit_key.toml",
             "technology 'lte': missing ['capex_cny']",
@@ -573,7 +573,7 @@ CATALOG_CASES: dict[str, Case] = {
         ("technologies.toml", "not valid TOML", "line"),
     ),
     "catalog_csv_no_technology_column": Case(
-        lambda tmp, region: costs.load_catalog(BROKEN / "catalog_no_technology_column.csv"),
+        lambda tmp, region: catalog.load_catalog(BROKEN / "catalog_no_technology_column.csv"),
         ("catalog_no_technology_column.csv", "needs a 'technology' column"),
     ),
     "catalog_text_cost": Case(
@@ -593,21 +593,21 @@ CATALOG_CASES: dict[str, Case] = {
     "catalog_technology_not_a_table": Case(
         lambda tmp, region: (
             (tmp / "c.toml").write_text('[meta]\ncurrency = "CNY"\n[technology]\nfiber = 3\n'),
-            costs.load_catalog(tmp / "c.toml"),
+            catalog.load_catalog(tmp / "c.toml"),
         ),
         ("c.toml", "fiber", "[technology.fiber]"),
     ),
     "catalog_csv_unparseable": Case(
         lambda tmp, region: (
             (tmp / "c.csv").write_text('technology,quality\nfiber,3\n"unclosed\n'),
-            costs.load_catalog(tmp / "c.csv"),
+            catalog.load_catalog(tmp / "c.csv"),
         ),
         ("c.csv", "could not be read"),
     ),
     "catalog_not_utf8": Case(
         lambda tmp, region: (
             (tmp / "c.toml").write_bytes(b'[meta]\ncurrency = "CN\xa5"\n'),
-            costs.load_catalog(tmp / "c.toml"),
+            catalog.load_catalog(tmp / "c.toml"),
         ),
         ("c.toml", "UTF-8"),
     ),

@@ -1,12 +1,15 @@
-"""Tests for universal_service.costs: appraisal against compound-interest tables, the catalog, and
-the options table on a synthetic region."""
+"""Tests for appraisal (against compound-interest tables), the catalog, sites' hop pricing, and
+the options table of universal_service.costs on a synthetic region."""
 
 from __future__ import annotations
+
+import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 
-from universal_service import costs, io
+from universal_service import appraisal, catalog, costs, io, network, sites, terrain
 from universal_service.errors import InputDataError
 
 # Compound interest factor tables (Newnan, Eschenbach & Lavelle, Engineering Economic Analysis,
@@ -19,11 +22,11 @@ from universal_service.errors import InputDataError
     [(0.10, 10, 6.1446), (0.08, 15, 8.5595), (0.05, 20, 12.4622), (0.0, 7, 7.0)],
 )
 def test_annuity_factor_tables(rate, years, factor):
-    assert costs.annuity_factor(rate, years) == pytest.approx(factor, abs=5e-5)
+    assert appraisal.annuity_factor(rate, years) == pytest.approx(factor, abs=5e-5)
 
 
 def test_capital_recovery_factor_table():
-    assert costs.capital_recovery_factor(0.08, 20) == pytest.approx(0.10185, abs=5e-6)
+    assert appraisal.capital_recovery_factor(0.08, 20) == pytest.approx(0.10185, abs=5e-6)
 
 
 def _npv_by_cash_flows(capex, opex, rate, horizon, life):
@@ -41,35 +44,60 @@ def _npv_by_cash_flows(capex, opex, rate, horizon, life):
 
 @pytest.mark.parametrize(("horizon", "life"), [(15, 10), (15, 15), (15, 25), (20, 7), (10, 3)])
 def test_npv_matches_cash_flows(horizon, life):
-    got = costs.npv(1000.0, 50.0, rate=0.08, horizon_years=horizon, lifetime_years=life)
+    got = appraisal.npv(1000.0, 50.0, rate=0.08, horizon_years=horizon, lifetime_years=life)
     assert got == pytest.approx(_npv_by_cash_flows(1000.0, 50.0, 0.08, horizon, life), rel=1e-12)
 
 
 def test_npv_equal_life_and_horizon_is_capex_plus_annuity():
-    got = costs.npv(1000.0, 100.0, rate=0.10, horizon_years=10, lifetime_years=10)
+    got = appraisal.npv(1000.0, 100.0, rate=0.10, horizon_years=10, lifetime_years=10)
     assert got == pytest.approx(1000.0 + 100.0 * 6.1446, abs=0.01)
 
 
 def test_affordable_tariff_caps_at_share_and_list():
-    t = costs.affordable_tariff(
+    t = appraisal.affordable_tariff(
         np.array([600.0, 5000.0]), np.array([3.0, 3.0]), share=0.02, list_tariff=50.0
     )
     np.testing.assert_allclose(t, [36.0, 50.0])
 
 
+def test_household_size_defaults_where_no_households():
+    got = appraisal.household_size(np.array([300.0, 50.0]), np.array([100.0, 0.0]), 3.3)
+    np.testing.assert_allclose(got, [3.0, 3.3])
+
+
+def test_revenue_npv_is_an_annuity_of_monthly_revenue():
+    # 10 subscribers at CNY 36/month, 50% margin, over (P/A, 10%, 10) = 6.1446
+    got = appraisal.revenue_npv(
+        np.array([36.0]), np.array([10.0]), margin=0.5, rate=0.10, horizon_years=10
+    )
+    assert got[0] == pytest.approx(36.0 * 12 * 10 * 0.5 * 6.1446, rel=1e-5)
+
+
+def test_net_cost_and_subsidy_floor_at_zero():
+    net, subsidy = appraisal.net_cost_and_subsidy(np.array([100.0, 100.0]), np.array([40.0, 150.0]))
+    np.testing.assert_allclose(net, [60.0, -50.0])
+    np.testing.assert_allclose(subsidy, [60.0, 0.0])
+
+
+def test_hop_capex_by_length_class():
+    mw = {"hop_class_max_km": [5.0, 15.0], "hop_capex_cny": [100.0, 200.0]}
+    got = sites.hop_capex(np.array([0.0, 5.0, 5.01, 15.0, 15.5]), mw)
+    np.testing.assert_array_equal(got, [100.0, 100.0, 200.0, 200.0, np.inf])
+
+
 def test_catalog_loads_with_sources():
-    cat = costs.load_catalog()
+    cat = catalog.load_catalog()
     assert cat.meta["currency"] == "CNY"
     for tech in ("fiber", "microwave", "lte", "satellite"):
         assert cat[tech]["source"].strip()
 
 
 def test_catalog_missing_unit_key(tmp_path):
-    text = costs.DEFAULT_CATALOG.read_text().replace("capex_cny_per_km = 60000.0\n", "")
+    text = catalog.DEFAULT_CATALOG.read_text().replace("capex_cny_per_km = 60000.0\n", "")
     p = tmp_path / "cat.toml"
     p.write_text(text)
     with pytest.raises(InputDataError, match=r"technology 'fiber': missing \['capex_cny_per_km'\]"):
-        costs.load_catalog(p)
+        catalog.load_catalog(p)
 
 
 def test_build_options_on_synthetic_region(synth_region_dir):
@@ -93,3 +121,24 @@ def test_build_options_on_synthetic_region(synth_region_dir):
     # deterministic
     again = costs.build_options(region).table
     assert again.equals(t)
+
+
+def test_build_options_computes_slope_and_routes_once(synth_region_dir, monkeypatch):
+    """The options builder computes the slope grid and the PoP routes once and passes them on."""
+    calls: Counter[str] = Counter()
+
+    def counting(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller in {"universal_service.costs", "universal_service.sites"}:
+                calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    counting(terrain, "slope_deg")
+    counting(network, "nearest_pop_routes")
+    costs.build_options(io.load_region(synth_region_dir))
+    assert calls == {"slope_deg": 1, "nearest_pop_routes": 1}

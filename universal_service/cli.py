@@ -111,12 +111,25 @@ def validate(
 
 @app.command()
 def dashboard(port: Annotated[int, typer.Option(help="Port to serve on")] = 8501) -> None:
-    """Start the Streamlit dashboard (app.py) on the bundled region."""
+    """Start the Streamlit dashboard (app.py of a source checkout, or of the current folder)."""
     import subprocess
 
-    app_py = Path(__file__).resolve().parents[1] / "app.py"
-    if not app_py.exists():
-        _fail(FileNotFoundError(f"{app_py} not found: run from a source checkout"))
+    # app.py is not package code (the library never imports streamlit): it sits at the root of a
+    # source checkout, next to the package folder
+    found = [
+        p
+        for p in (Path(__file__).resolve().parents[1] / "app.py", Path.cwd() / "app.py")
+        if p.is_file()
+    ]
+    if not found:
+        _fail(
+            FileNotFoundError(
+                "app.py not found next to the package nor in the current folder: run "
+                "`universal-service dashboard` from a source checkout of the project, or "
+                "`streamlit run path/to/app.py`."
+            )
+        )
+    app_py = found[0]
     raise typer.Exit(
         subprocess.call(
             [

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,20 @@ import pydantic
 import xarray as xr
 import yaml
 
-from . import costs, fiberplan, io, optimize
+from . import costs, fiberplan, io, optimize, outputs
+from .catalog import load_catalog
 from .errors import ScenarioError
 from .schema import ScenarioConfig
 
 log = logging.getLogger(__name__)
 
+#: The bundled baseline scenario, package data (``data/scenarios/baseline.yaml`` of a source
+#: checkout links to it).
+DEFAULT_SCENARIO = resources.files("universal_service") / "data" / "scenarios" / "baseline.yaml"
+#: The ``data`` folder of a source checkout: the bundled region and the scenario files. It is not
+#: package data (the region is too large), so an installed package has no such folder.
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-DEFAULT_SCENARIO = DATA_DIR / "scenarios" / "baseline.yaml"
+#: The bundled region, in a source checkout only.
 DEFAULT_REGION = DATA_DIR / "qiannan"
 OUTPUT_FILES = ("plan.nc", "villages.gpkg", "sites.gpkg", "fiber.gpkg", "summary.csv")
 
@@ -59,10 +66,23 @@ class Scenario:
         return self.config.name
 
     def region_path(self) -> Path:
-        """The region folder: the scenario's ``region`` (relative to its file) or the bundled one."""
+        """The region folder: the scenario's ``region`` (relative to its file) or the bundled one.
+
+        Raises
+        ------
+        ScenarioError
+            The scenario names no region and the bundled one is absent (an installed package
+            without the source checkout).
+        """
         if self.config.region:
             p = Path(self.config.region)
             return p if p.is_absolute() else (self.base_dir / p).resolve()
+        if not DEFAULT_REGION.is_dir():
+            raise ScenarioError(
+                f"scenario '{self.name}' names no region and the bundled region "
+                f"({DEFAULT_REGION}) is only in a source checkout of the project: pass a region "
+                "path (universal-service plan REGION, or 'region:' in the scenario file)."
+            )
         return DEFAULT_REGION
 
     def catalog_path(self) -> Path | None:
@@ -154,7 +174,7 @@ def load_scenario(
     Parameters
     ----------
     path : path-like, optional
-        YAML scenario file; the bundled ``data/scenarios/baseline.yaml`` by default.
+        YAML scenario file; the bundled baseline, :data:`DEFAULT_SCENARIO`, by default.
     scenario : str, optional
         A name from the file's ``scenarios`` table (a list of override names).
     overrides : sequence of str
@@ -171,7 +191,12 @@ def load_scenario(
     ScenarioError
         Malformed YAML, unknown keys or override names, invalid values, or clashing overrides.
     """
-    path = Path(path) if path is not None else DEFAULT_SCENARIO
+    if path is None:
+        with resources.as_file(DEFAULT_SCENARIO) as bundled:
+            return load_scenario(
+                bundled, scenario=scenario, overrides=overrides, set_values=set_values
+            )
+    path = Path(path)
     if not path.exists():
         raise ScenarioError(f"{path}: scenario file not found.")
     try:
@@ -303,7 +328,7 @@ def run(
         region = io.load_region(scenario.region_path())
     t["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    catalog = costs.load_catalog(scenario.catalog_path())
+    catalog = load_catalog(scenario.catalog_path())
     opts = costs.build_options(region, cfg.policy, cfg.radio, catalog)
     t["options_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -469,15 +494,15 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # temporaries left by a run killed mid-write (SIGKILL skips the cleanup in io.atomic_path)
+    # temporaries left by a run killed mid-write (SIGKILL skips the cleanup in outputs.atomic_path)
     for name in OUTPUT_FILES:
         for stale in out.glob(f".{name}.*.part*"):
             stale.unlink()
     paths: dict[str, Path] = {}
     plan = result.plan
-    paths["plan"] = io.write_atomic(out / "plan.nc", lambda p: plan.to_netcdf(p))
+    paths["plan"] = outputs.write_atomic(out / "plan.nc", lambda p: plan.to_netcdf(p))
     layer = village_layer(result)
-    paths["villages"] = io.write_atomic(
+    paths["villages"] = outputs.write_atomic(
         out / "villages.gpkg", lambda p: layer.to_file(p, layer="villages", driver="GPKG")
     )
     if "site" in plan.dims:
@@ -488,16 +513,16 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
             geometry=gpd.points_from_xy(s["x"][built], s["y"][built]),
             crs=result.region.crs,
         )
-        paths["sites"] = io.write_atomic(
+        paths["sites"] = outputs.write_atomic(
             out / "sites.gpkg", lambda p: sg.to_file(p, layer="sites", driver="GPKG")
         )
     if result.fiber is not None:
         lines = result.fiber.lines
-        paths["fiber"] = io.write_atomic(
+        paths["fiber"] = outputs.write_atomic(
             out / "fiber.gpkg", lambda p: lines.to_file(p, layer="fiber_network", driver="GPKG")
         )
     summ = summary(result)
-    paths["summary"] = io.write_atomic(
+    paths["summary"] = outputs.write_atomic(
         out / "summary.csv", lambda p: summ.to_csv(p, float_format="%.2f")
     )
     return paths

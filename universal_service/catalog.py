@@ -1,0 +1,214 @@
+"""The technology catalog: load it from TOML or CSV and check every key, unit and source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputDataError
+from .io import read_toml
+
+#: The bundled catalog, package data of ``universal_service`` (the repository's
+#: ``data/technologies.toml`` is a link to it).
+DEFAULT_CATALOG = resources.files("universal_service") / "data" / "technologies.toml"
+
+_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "fiber": (
+        "quality",
+        "lifetime_years",
+        "capex_cny_per_km",
+        "capex_cny",
+        "opex_cny_per_year",
+        "opex_cny_per_km_year",
+        "max_route_km",
+        "source",
+    ),
+    "microwave": (
+        "quality",
+        "lifetime_years",
+        "capex_cny",
+        "opex_cny_per_year",
+        "frequency_mhz",
+        "max_hop_km",
+        "hop_class_max_km",
+        "hop_capex_cny",
+        "solar_capex_cny",
+        "source",
+    ),
+    "lte": (
+        "quality",
+        "lifetime_years",
+        "capex_cny",
+        "opex_cny_per_year",
+        "frequency_mhz",
+        "site_new_capex_cny",
+        "site_upgrade_capex_cny",
+        "site_opex_cny_per_year",
+        "site_solar_capex_cny",
+        "site_backhaul_max_km",
+        "source",
+    ),
+    "satellite": (
+        "quality",
+        "lifetime_years",
+        "capex_cny",
+        "opex_cny_per_year",
+        "capacity_mbps",
+        "capacity_cny_per_mbps_month",
+        "solar_capex_cny",
+        "source",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Technology catalog: one dict of parameters per technology, plus metadata."""
+
+    technologies: dict[str, dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def __getitem__(self, tech: str) -> dict[str, Any]:
+        return self.technologies[tech]
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load and validate a technology catalog (TOML, or CSV with one row per technology).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Defaults to the bundled catalog, :data:`DEFAULT_CATALOG`.
+
+    Returns
+    -------
+    Catalog
+
+    Raises
+    ------
+    InputDataError
+        A technology, a key or a source is missing, or a number is negative.
+    """
+    if path is None:
+        with resources.as_file(DEFAULT_CATALOG) as bundled:
+            return _load(bundled)
+    return _load(Path(path))
+
+
+def _load(path: Path) -> Catalog:
+    """Read the catalog at ``path``, check it, and fill the metadata defaults."""
+    if not path.exists():
+        raise InputDataError(f"{path}: technology catalog not found.")
+    techs, meta = _read(path)
+    problems = [
+        f"{path}: technology '{tech}' is a value ({entry!r}); it must be a table "
+        f"[technology.{tech}] of keys with units."
+        for tech, entry in techs.items()
+        if not isinstance(entry, dict)
+    ]
+    techs = {tech: entry for tech, entry in techs.items() if isinstance(entry, dict)}
+    problems += _problems(techs, meta, path)
+    if problems:
+        raise InputDataError(problems)
+    meta.setdefault("list_tariff_cny_per_month", 50.0)
+    meta.setdefault("household_size_default", 3.3)
+    return Catalog(techs, meta, path)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The technology tables and the metadata of a TOML or CSV catalog (CSV has no metadata)."""
+    if path.suffix.lower() != ".csv":
+        cfg = read_toml(path)
+        return cfg.get("technology", {}), cfg.get("meta", {})
+    try:
+        df = pd.read_csv(path, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8.") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(f"{path}: could not be read as CSV ({exc}).") from exc
+    if "technology" not in df.columns:
+        raise InputDataError(f"{path}: a CSV catalog needs a 'technology' column.")
+    techs = {
+        str(r["technology"]): {k: _parse_cell(v) for k, v in r.items() if k != "technology"}
+        for _, r in df.iterrows()
+    }
+    return techs, {}
+
+
+def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[str]:
+    """Every problem of a catalog's technology tables and metadata, one message each."""
+    problems: list[str] = []
+    for tech, keys in _REQUIRED_KEYS.items():
+        if tech not in techs:
+            problems.append(
+                f"{path}: technology '{tech}' missing; add a [technology.{tech}] table."
+            )
+            continue
+        missing = [k for k in keys if k not in techs[tech] or techs[tech][k] in ("", None)]
+        if missing:
+            problems.append(
+                f"{path}, technology '{tech}': missing {missing}. Every cost needs a value with "
+                "its unit in the key name (e.g. capex_cny, opex_cny_per_year) and a source."
+            )
+        for k, v in techs[tech].items():
+            if k in _TEXT_KEYS:
+                continue
+            if k.startswith("needs_"):
+                if not isinstance(v, bool):
+                    problems.append(
+                        f"{path}, technology '{tech}': {k} must be true or false; got {v!r}."
+                    )
+                continue
+            vals = v if isinstance(v, list) else [v]
+            bad = [x for x in vals if isinstance(x, bool) or not _is_number(x)]
+            if bad:
+                problems.append(
+                    f"{path}, technology '{tech}': {k} must be a number; got {bad[0]!r}. Write "
+                    "the value in the unit its key names, without text."
+                )
+            elif any(float(x) < 0 for x in vals):
+                problems.append(f"{path}, technology '{tech}': {k} must be >= 0 (got {v}).")
+        life = techs[tech].get("lifetime_years")
+        if _is_number(life) and float(life) <= 0:
+            problems.append(
+                f"{path}, technology '{tech}': lifetime_years must be > 0 (got {life}); an "
+                "asset lasts at least a year."
+            )
+    for k in ("currency", "list_tariff_cny_per_month"):
+        if k not in meta and path.suffix.lower() != ".csv":
+            problems.append(f"{path}: [meta] needs '{k}'.")
+    if meta.get("currency", "CNY") != "CNY":
+        problems.append(f"{path}: [meta] currency must be CNY (got {meta['currency']!r}).")
+    return problems
+
+
+_TEXT_KEYS = frozenset({"label", "source"})
+
+
+def _is_number(x: Any) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, int | float | np.integer | np.floating):
+        return bool(np.isfinite(x))
+    return False
+
+
+def _parse_cell(v: Any) -> Any:
+    """A CSV cell as a number, a list of numbers (``[1, 2]``) or the text it holds."""
+    if isinstance(v, str):
+        t = v.strip()
+        try:
+            if t.startswith("[") and t.endswith("]"):
+                return [float(x) for x in t.strip("[]").split(",") if x.strip()]
+            return float(t)
+        except ValueError:
+            return v
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    return v

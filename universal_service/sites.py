@@ -1,0 +1,275 @@
+"""Shared sites: candidate 4G sites, microwave hubs, hop pricing, site cost with backhaul."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.spatial import cKDTree
+
+from . import appraisal, network, radio, terrain
+from .catalog import Catalog
+from .io import Region
+from .schema import RadioConfig
+
+#: Antenna height of a microwave hub at a fiber PoP, and of the PoP end of a site's microwave
+#: backhaul [m]. Assumption: a PoP has a mast of this height (the region data carry no height).
+POP_MAST_HEIGHT_M = 30.0
+
+
+def hop_capex(length_km: np.ndarray, mw: dict[str, Any]) -> np.ndarray:
+    """Radio-pair capex of microwave hops by hop-length class [CNY].
+
+    A hop costs the price of the first class whose upper bound is >= its length.
+
+    Parameters
+    ----------
+    length_km : array_like
+        Hop lengths [km].
+    mw : dict
+        The catalog's ``microwave`` entry: ``hop_class_max_km`` (ascending upper bounds [km]) and
+        ``hop_capex_cny`` (one price per class [CNY]).
+
+    Returns
+    -------
+    numpy.ndarray
+        Capex per hop [CNY]; ``inf`` for hops longer than the longest class.
+    """
+    classes = np.asarray(mw["hop_class_max_km"], float)
+    prices = np.asarray(mw["hop_capex_cny"], float)
+    cls = np.searchsorted(classes, np.asarray(length_km, float), side="left")
+    return np.where(cls < classes.size, prices[np.minimum(cls, classes.size - 1)], np.inf)
+
+
+def hubs(region: Region) -> pd.DataFrame:
+    """Microwave hub candidates: fiber PoPs (at :data:`POP_MAST_HEIGHT_M`) and existing towers.
+
+    Parameters
+    ----------
+    region : Region
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``hub_id`` ("p:" PoP or "t:" tower id), ``x``, ``y`` [m, region CRS], ``height_m`` [m].
+    """
+    p = pd.DataFrame(
+        {
+            "hub_id": "p:" + region.pops["pop_id"],
+            "x": region.pops.geometry.x.to_numpy(),
+            "y": region.pops.geometry.y.to_numpy(),
+            "height_m": POP_MAST_HEIGHT_M,
+        }
+    )
+    t = region.towers
+    if len(t):
+        p = pd.concat(
+            [
+                p,
+                pd.DataFrame(
+                    {
+                        "hub_id": "t:" + t["tower_id"],
+                        "x": t.geometry.x.to_numpy(),
+                        "y": t.geometry.y.to_numpy(),
+                        "height_m": t["height_m"].to_numpy(float),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
+    return p
+
+
+def candidate_sites(region: Region, dem: xr.DataArray, radio_cfg: RadioConfig) -> pd.DataFrame:
+    """Candidate 4G sites: existing towers (upgrade), hilltops and villages (new masts).
+
+    Parameters
+    ----------
+    region : Region
+    dem : xarray.DataArray
+        Elevation [m] on the region's grid.
+    radio_cfg : RadioConfig
+        ``hilltops`` (how many hilltop candidates) and ``site_height_m`` (new mast height [m]).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``site_id`` ("t:", "h:" or "v:" prefix), ``kind`` (tower/hilltop/village), ``x``, ``y``
+        [m], ``height_m`` [m], ``electrified``; sorted by ``site_id``.
+    """
+    parts = []
+    t = region.towers
+    if len(t):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "site_id": "t:" + t["tower_id"],
+                    "kind": "tower",
+                    "x": t.geometry.x.to_numpy(),
+                    "y": t.geometry.y.to_numpy(),
+                    "height_m": t["height_m"].to_numpy(float),
+                    "electrified": True,
+                }
+            )
+        )
+    if radio_cfg.hilltops > 0:
+        h = terrain.hilltops(dem, max_n=radio_cfg.hilltops)
+        if len(h):
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "site_id": [f"h:{i:04d}" for i in range(len(h))],
+                        "kind": "hilltop",
+                        "x": h["x"].to_numpy(),
+                        "y": h["y"].to_numpy(),
+                        "height_m": radio_cfg.site_height_m,
+                        "electrified": False,
+                    }
+                )
+            )
+    v = region.villages
+    parts.append(
+        pd.DataFrame(
+            {
+                "site_id": "v:" + v["village_id"],
+                "kind": "village",
+                "x": v.geometry.x.to_numpy(),
+                "y": v.geometry.y.to_numpy(),
+                "height_m": radio_cfg.site_height_m,
+                "electrified": v["electrified"].to_numpy(bool),
+            }
+        )
+    )
+    s = pd.concat(parts, ignore_index=True)
+    return s.sort_values("site_id").reset_index(drop=True)
+
+
+def site_costs(
+    candidates: pd.DataFrame,
+    G: Any,
+    routes: pd.DataFrame,
+    slope: xr.DataArray,
+    region: Region,
+    dem: xr.DataArray,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
+) -> pd.DataFrame:
+    """NPV cost of each candidate site: mast (new or upgrade), power, opex and backhaul.
+
+    Backhaul is the cheaper of a fiber route to the nearest PoP (the route of the nearest village
+    or PoP node of the route graph plus a straight terrain-weighted spur) and a microwave hop to
+    the nearest PoP with clearance.
+
+    Parameters
+    ----------
+    candidates : pandas.DataFrame
+        From :func:`candidate_sites`.
+    G : networkx.Graph
+        The fiber route graph (nodes with ``x``, ``y`` [m]).
+    routes : pandas.DataFrame
+        :func:`universal_service.network.nearest_pop_routes` of ``G`` indexed by ``node_id``
+        (``weighted_length_m`` [m]).
+    slope : xarray.DataArray
+        Terrain slope [degrees] on the DEM grid.
+    region : Region
+    dem : xarray.DataArray
+        Elevation [m].
+    catalog : Catalog
+    rate : float
+        Discount rate [1/yr].
+    horizon : int
+        Appraisal horizon [yr].
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``candidates`` plus ``backhaul`` (fiber/microwave/none), ``capex`` (mast and power [CNY]),
+        ``backhaul_npv`` and ``cost`` (NPV [CNY]; ``inf`` without backhaul).
+    """
+    lte, mw = catalog["lte"], catalog["microwave"]
+    s = candidates.copy()
+    mast = np.where(s["kind"] == "tower", lte["site_upgrade_capex_cny"], lte["site_new_capex_cny"])
+    solar = np.where(s["electrified"].to_numpy(bool), 0.0, lte["site_solar_capex_cny"])
+    fiber_npv = _fiber_backhaul_npv(s, G, routes, slope, dem, catalog, rate, horizon)
+    # microwave backhaul to the nearest PoP
+    px, py = region.pops.geometry.x.to_numpy(), region.pops.geometry.y.to_numpy()
+    pop_dist_m, pi = cKDTree(np.c_[px, py]).query(s[["x", "y"]].to_numpy())
+    hop = radio.microwave_hop(
+        dem,
+        px[pi],
+        py[pi],
+        np.full(len(s), POP_MAST_HEIGHT_M),
+        s["x"].to_numpy(),
+        s["y"].to_numpy(),
+        s["height_m"].to_numpy(float),
+        frequency_mhz=float(mw["frequency_mhz"]),
+    )
+    radio_capex = hop_capex(pop_dist_m / 1000.0, mw)
+    mw_ok = np.asarray(hop["feasible"], bool) & np.isfinite(radio_capex)
+    mw_capex = np.where(mw_ok, radio_capex, 0.0)
+    mw_npv = np.where(
+        mw_ok,
+        appraisal.npv(
+            mw_capex,
+            mw["opex_cny_per_year"],
+            rate=rate,
+            horizon_years=horizon,
+            lifetime_years=mw["lifetime_years"],
+        ),
+        np.inf,
+    )
+    backhaul_npv = np.minimum(fiber_npv, mw_npv)
+    s["backhaul"] = np.where(fiber_npv <= mw_npv, "fiber", "microwave")
+    s.loc[~np.isfinite(backhaul_npv), "backhaul"] = "none"
+    site_npv = appraisal.npv(
+        mast + solar,
+        lte["site_opex_cny_per_year"],
+        rate=rate,
+        horizon_years=horizon,
+        lifetime_years=lte["lifetime_years"],
+    )
+    s["capex"] = mast + solar
+    s["backhaul_npv"] = backhaul_npv
+    s["cost"] = site_npv + backhaul_npv
+    return s
+
+
+def _fiber_backhaul_npv(
+    s: pd.DataFrame,
+    G: Any,
+    routes: pd.DataFrame,
+    slope: xr.DataArray,
+    dem: xr.DataArray,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
+) -> np.ndarray:
+    """NPV of each site's fiber backhaul [CNY]: ``inf`` beyond the LTE backhaul reach."""
+    lte, fib = catalog["lte"], catalog["fiber"]
+    node_ids = np.array(list(G.nodes))
+    nx_ = np.array([G.nodes[n]["x"] for n in node_ids])
+    ny_ = np.array([G.nodes[n]["y"] for n in node_ids])
+    is_v = np.char.startswith(node_ids.astype(str), "v:")
+    is_p = np.char.startswith(node_ids.astype(str), "p:")
+    anchor = is_v | is_p
+    d, i = cKDTree(np.c_[nx_[anchor], ny_[anchor]]).query(s[["x", "y"]].to_numpy())
+    anchors = node_ids[anchor][i]
+    base_w = routes["weighted_length_m"].reindex(anchors).to_numpy(float)
+    base_w = np.where(np.char.startswith(anchors.astype(str), "p:"), 0.0, base_w)
+    sx, sy = s["x"].to_numpy(), s["y"].to_numpy()
+    mult = network.trench_multiplier(terrain.sample(slope, sx, sy), terrain.sample(dem, sx, sy))
+    fiber_w_km = (base_w + d * np.nan_to_num(mult, nan=1.0)) / 1000.0
+    fiber_capex = fib["capex_cny_per_km"] * fiber_w_km
+    fiber_ok = fiber_w_km <= lte["site_backhaul_max_km"]
+    fiber_total = np.where(fiber_ok, fiber_capex, np.inf)
+    fiber_npv = appraisal.npv(
+        np.nan_to_num(fiber_total, posinf=0.0),
+        fib["opex_cny_per_km_year"] * fiber_w_km,
+        rate=rate,
+        horizon_years=horizon,
+        lifetime_years=fib["lifetime_years"],
+    )
+    return np.where(fiber_ok, fiber_npv, np.inf)
