@@ -1,4 +1,4 @@
-"""Tests of the bundled Qiannan region (``data/qiannan``) and of ``data/build_region.py``."""
+"""Tests of the bundled Qiannan region (``data/qiannan``) and of its builder ``data/build/``."""
 
 from __future__ import annotations
 
@@ -54,15 +54,31 @@ def _dtype_ok(series: pd.Series, kind: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def build_region() -> ModuleType:
-    """The build script, imported as a module (``data/`` is not a package)."""
-    path = ROOT / "data" / "build_region.py"
-    spec = importlib.util.spec_from_file_location("build_region", path)
+def build() -> ModuleType:
+    """The builder package ``data/build``, loaded with its entry point ``data/build_region.py``.
+
+    ``data/`` is not a package and not on ``sys.path``: the script finds ``build`` next to itself,
+    so the package is registered by path first, then the script is imported as a module.
+    """
+    init = ROOT / "data" / "build" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "build", init, submodule_search_locations=[str(init.parent)]
+    )
     assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_region"] = module
-    spec.loader.exec_module(module)
-    return module
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["build"] = package
+    spec.loader.exec_module(package)
+    entry = importlib.util.spec_from_file_location(
+        "build_region", ROOT / "data" / "build_region.py"
+    )
+    assert entry is not None and entry.loader is not None
+    script = importlib.util.module_from_spec(entry)
+    sys.modules["build_region"] = script
+    entry.loader.exec_module(script)
+    assert callable(script.main)
+    for name in ("gcj02", "dem", "places", "demography", "infrastructure"):
+        importlib.import_module(f"build.{name}")
+    return package
 
 
 @pytest.fixture(scope="module")
@@ -152,21 +168,21 @@ def test_existing_service_follows_the_rule(villages: gpd.GeoDataFrame) -> None:
 
 
 def test_population_sums_to_the_rescaled_total(
-    villages: gpd.GeoDataFrame, meta: dict, build_region: ModuleType
+    villages: gpd.GeoDataFrame, meta: dict, build: ModuleType
 ) -> None:
     total = villages["population"].sum()
-    assert total == pytest.approx(build_region.POPULATION_TOTAL, rel=0.01)
+    assert total == pytest.approx(build.demography.POPULATION_TOTAL, rel=0.01)
     assert total == meta["meta"]["population_total"]
     size = villages["population"] / villages["households"]
     assert size.between(3.0, 3.5).all()
     urban = villages.loc[villages["ur_code"] < 200, "population"].sum() / total
-    assert urban == pytest.approx(build_region.URBAN_POPULATION_SHARE, abs=0.005)
+    assert urban == pytest.approx(build.demography.URBAN_POPULATION_SHARE, abs=0.005)
 
 
-def test_urban_income_is_higher(villages: gpd.GeoDataFrame, build_region: ModuleType) -> None:
+def test_urban_income_is_higher(villages: gpd.GeoDataFrame, build: ModuleType) -> None:
     rural = villages.loc[villages["ur_code"] >= 200, "income_monthly"].mean()
     urban = villages.loc[villages["ur_code"] < 200, "income_monthly"].mean()
-    assert rural == pytest.approx(build_region.RURAL_INCOME_YEAR / 12.0, rel=0.05)
+    assert rural == pytest.approx(build.demography.RURAL_INCOME_YEAR / 12.0, rel=0.05)
     assert urban > 2.0 * rural
 
 
@@ -276,31 +292,31 @@ def test_roads_are_expressways_inside_the_counties(districts: gpd.GeoDataFrame) 
 # --- the build script --------------------------------------------------------------------------
 
 
-def test_gcj02_round_trip(build_region: ModuleType) -> None:
+def test_gcj02_round_trip(build: ModuleType) -> None:
     lon = np.array([106.3, 107.5, 108.2])
     lat = np.array([25.1, 26.2, 27.2])
-    g_lon, g_lat = build_region.wgs84_to_gcj02(lon, lat)
+    g_lon, g_lat = build.gcj02.wgs84_to_gcj02(lon, lat)
     offset_m = np.hypot((g_lon - lon) * 100_000.0, (g_lat - lat) * 111_000.0)
     assert ((offset_m > 100.0) & (offset_m < 1_000.0)).all()
-    w_lon, w_lat = build_region.gcj02_to_wgs84(g_lon, g_lat)
+    w_lon, w_lat = build.gcj02.gcj02_to_wgs84(g_lon, g_lat)
     np.testing.assert_allclose(w_lon, lon, atol=1e-8)
     np.testing.assert_allclose(w_lat, lat, atol=1e-8)
 
 
-def test_spectral_detail_is_seeded(build_region: ModuleType) -> None:
-    a = build_region.spectral_detail((64, 80), 90.0, np.random.default_rng(7))
-    b = build_region.spectral_detail((64, 80), 90.0, np.random.default_rng(7))
-    c = build_region.spectral_detail((64, 80), 90.0, np.random.default_rng(8))
+def test_spectral_detail_is_seeded(build: ModuleType) -> None:
+    a = build.dem.spectral_detail((64, 80), 90.0, np.random.default_rng(7))
+    b = build.dem.spectral_detail((64, 80), 90.0, np.random.default_rng(7))
+    c = build.dem.spectral_detail((64, 80), 90.0, np.random.default_rng(8))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.std() == pytest.approx(1.0)
 
 
-def _toy_county(build_region: ModuleType) -> tuple:
+def _toy_county(build: ModuleType) -> tuple:
     """A 20 km square county with 3 townships, 30 villages and a random slope grid."""
     transform = Affine(90.0, 0.0, 500_000.0, 0.0, -90.0, 2_900_000.0)
-    field = build_region.spectral_detail((250, 250), 90.0, np.random.default_rng(1))
-    grid = build_region.Grid(transform, np.abs(field).astype(np.float32) * 10.0)
+    field = build.dem.spectral_detail((250, 250), 90.0, np.random.default_rng(1))
+    grid = build.places.Grid(transform, np.abs(field).astype(np.float32) * 10.0)
     county = shapely.box(501_000.0, 2_878_500.0, 521_000.0, 2_898_500.0)
     towns = ["522799101000", "522799102000", "522799201000"]
     seats = gpd.GeoDataFrame(
@@ -321,12 +337,12 @@ def _toy_county(build_region: ModuleType) -> tuple:
     return villages, seats, county, grid
 
 
-def test_village_placement_is_deterministic_and_inside(build_region: ModuleType) -> None:
-    villages, seats, county, grid = _toy_county(build_region)
+def test_village_placement_is_deterministic_and_inside(build: ModuleType) -> None:
+    villages, seats, county, grid = _toy_county(build)
     args = (villages, seats, county, grid, "522799")
-    a = build_region.locate_county_villages(*args, seed=11)
-    b = build_region.locate_county_villages(*args, seed=11)
-    c = build_region.locate_county_villages(*args, seed=12)
+    a = build.places.locate_county_villages(*args, seed=11)
+    b = build.places.locate_county_villages(*args, seed=11)
+    c = build.places.locate_county_villages(*args, seed=12)
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a[["x", "y"]], c[["x", "y"]])
     assert a["x"].notna().all() and a["y"].notna().all()
@@ -338,24 +354,24 @@ def test_village_placement_is_deterministic_and_inside(build_region: ModuleType)
     assert gaps[np.triu_indices(len(xy), 1)].min() > 100.0  # spread apart, not stacked
 
 
-def test_township_areas_tile_the_county(build_region: ModuleType) -> None:
-    _, seats, county, _ = _toy_county(build_region)
-    areas = build_region.township_areas(seats, county)
+def test_township_areas_tile_the_county(build: ModuleType) -> None:
+    _, seats, county, _ = _toy_county(build)
+    areas = build.places.township_areas(seats, county)
     assert list(areas.index) == list(seats["town_id"])
     assert areas.area.sum() == pytest.approx(county.area)
     for town_id, point in zip(seats["town_id"], seats.geometry, strict=True):
         assert areas[town_id].contains(point)
 
 
-def test_existing_service_rule_function(build_region: ModuleType) -> None:
+def test_existing_service_rule_function(build: ModuleType) -> None:
     ur = np.array([111, 122, 210, 220, 220, 220])
     dist = np.array([50_000.0, 0.0, 50_000.0, 4_000.0, 9_000.0, 12_000.0])
-    got = build_region.existing_service(ur, dist).tolist()
+    got = build.infrastructure.existing_service(ur, dist).tolist()
     assert got == ["fiber", "fiber", "4g", "3g", "2g", "none"]
 
 
-def test_largest_remainder_keeps_the_total(build_region: ModuleType) -> None:
+def test_largest_remainder_keeps_the_total(build: ModuleType) -> None:
     values = pd.Series([0.4, 1.4, 2.2, 5.9999, 10.0001])
-    rounded = build_region.largest_remainder(values)
+    rounded = build.demography.largest_remainder(values)
     assert rounded.sum() == round(values.sum())
     assert (np.abs(rounded - values) < 1.0).all()

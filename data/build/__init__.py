@@ -1,0 +1,1 @@
+"""Build the bundled Qiannan region from ``../shared/data``, one module per job."""
