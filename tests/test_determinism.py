@@ -1,6 +1,6 @@
 """Atomic outputs and determinism: nothing half-written, and the same inputs give the same bytes.
 
-``scenarios.write`` writes every file through ``io.write_atomic`` (a temporary name beside the
+``scenarios.write`` writes every file through ``outputs.write_atomic`` (a temporary name beside the
 target, renamed on success). These tests break the writers midway (after part of the file is on
 disk) and check that no partial target and no temporary file is left, that an earlier complete
 output survives a failed re-run, and that a re-run after the failure writes the same files.

@@ -9,7 +9,7 @@ import pytest
 import rioxarray  # noqa: F401
 import xarray as xr
 
-from universal_service import io
+from universal_service import io, outputs
 from universal_service.errors import InputDataError
 
 
@@ -145,8 +145,8 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        io.write_atomic(target, bad_writer)
+        outputs.write_atomic(target, bad_writer)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
-    io.write_atomic(target, lambda p: p.write_text("whole"))
+    outputs.write_atomic(target, lambda p: p.write_text("whole"))
     assert target.read_text() == "whole"

@@ -1,4 +1,4 @@
-"""Read a region folder into a validated :class:`Region`, and write results atomically.
+"""Read a region folder into a validated :class:`Region`.
 
 A region folder holds a ``region.toml`` naming its layers::
 
@@ -21,12 +21,9 @@ problem across all layers and raises one :class:`~universal_service.errors.Input
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import tempfile
 import tomllib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -554,9 +551,30 @@ def load_region(path: str | os.PathLike[str]) -> Region:
         Listing every problem found, each naming the file, rows or column, what was expected,
         what was received and how to fix it.
     """
-    root = Path(path)
-    toml_path = root if root.suffix == ".toml" else root / "region.toml"
+    toml_path, cfg = _read_region_toml(Path(path))
+    layers_cfg = cfg.get("layers", {})
     root = toml_path.parent
+    problems: list[str] = []
+    raw, files = _read_layers(root, layers_cfg, problems)
+    crs = _region_crs(toml_path, cfg, raw, problems)
+    out = _prepare_layers(raw, files, crs, problems)
+    dem: xr.DataArray | None = None
+    try:
+        rel, _ = _layer_entry(layers_cfg["dem"])
+        files["dem"] = root / rel
+        dem = read_dem(files["dem"], crs)
+    except InputDataError as exc:
+        problems.extend(exc.problems)
+    if "villages" in out and not problems:
+        _cross_checks(out, dem, files, problems)
+    if problems:
+        raise InputDataError(problems)
+    return _assemble(cfg, root, crs, out, dem)
+
+
+def _read_region_toml(path: Path) -> tuple[Path, dict[str, Any]]:
+    """Read ``region.toml`` and check that its ``[layers]`` names every required layer."""
+    toml_path = path if path.suffix == ".toml" else path / "region.toml"
     if not toml_path.exists():
         raise InputDataError(
             f"{toml_path}: not found. A region folder needs a region.toml naming its layers "
@@ -579,7 +597,13 @@ def load_region(path: str | os.PathLike[str]) -> Region:
         )
     if problems:
         raise InputDataError(problems)
+    return toml_path, cfg
 
+
+def _read_layers(
+    root: Path, layers_cfg: dict[str, Any], problems: list[str]
+) -> tuple[dict[str, gpd.GeoDataFrame | pd.DataFrame], dict[str, Path]]:
+    """Read every vector and table layer named in ``[layers]``, collecting read problems."""
     raw: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
     files: dict[str, Path] = {}
     for name, spec in LAYERS.items():
@@ -594,8 +618,16 @@ def load_region(path: str | os.PathLike[str]) -> Region:
                 raw[name] = read_vector(files[name], layer=opts.get("layer"), crs=opts.get("crs"))
         except InputDataError as exc:
             problems.extend(exc.problems)
+    return raw, files
 
-    # the metric CRS: stated, or the UTM zone of the villages
+
+def _region_crs(
+    toml_path: Path,
+    cfg: dict[str, Any],
+    raw: dict[str, gpd.GeoDataFrame | pd.DataFrame],
+    problems: list[str],
+) -> pyproj.CRS | None:
+    """The region's metric CRS: the one ``region.toml`` states, or the villages' UTM zone."""
     crs: pyproj.CRS | None = None
     if "crs" in cfg:
         try:
@@ -614,7 +646,16 @@ def load_region(path: str | os.PathLike[str]) -> Region:
     elif isinstance(raw.get("villages"), gpd.GeoDataFrame) and len(raw["villages"]):
         crs = raw["villages"].estimate_utm_crs()
         log.info("region.toml has no crs; using %s", crs.to_string())
+    return crs
 
+
+def _prepare_layers(
+    raw: dict[str, gpd.GeoDataFrame | pd.DataFrame],
+    files: dict[str, Path],
+    crs: pyproj.CRS | None,
+    problems: list[str],
+) -> dict[str, Any]:
+    """Check geometry and units, reproject to ``crs`` and coerce each layer to its schema."""
     out: dict[str, Any] = {}
     for name, spec in LAYERS.items():
         if name not in raw:
@@ -633,26 +674,22 @@ def load_region(path: str | os.PathLike[str]) -> Region:
             if ok and crs is not None and len(df):
                 df = df.to_crs(crs)
         out[name] = _coerce(df, spec, where, problems)
+    return out
 
-    dem: xr.DataArray | None = None
-    try:
-        rel, _ = _layer_entry(layers_cfg["dem"])
-        files["dem"] = root / rel
-        dem = read_dem(files["dem"], crs)
-    except InputDataError as exc:
-        problems.extend(exc.problems)
 
-    if "villages" in out and not problems:
-        _cross_checks(out, dem, files, problems)
-    if problems:
-        raise InputDataError(problems)
-
+def _assemble(
+    cfg: dict[str, Any],
+    root: Path,
+    crs: pyproj.CRS | None,
+    out: dict[str, Any],
+    dem: xr.DataArray | None,
+) -> Region:
+    """The validated layers as a :class:`Region`, each sorted by its id."""
     empty_lines = gpd.GeoDataFrame({"geometry": gpd.GeoSeries([], crs=crs)}, crs=crs)
-    villages = out["villages"].sort_values("village_id").reset_index(drop=True)
-    region = Region(
+    return Region(
         name=str(cfg.get("name", root.name)),
         crs=crs,
-        villages=villages,
+        villages=out["villages"].sort_values("village_id").reset_index(drop=True),
         districts=out["districts"].sort_values("district_id").reset_index(drop=True),
         pops=out["pops"].sort_values("pop_id").reset_index(drop=True),
         towers=out.get("towers", _empty_points(crs, LAYERS["towers"])),
@@ -662,7 +699,6 @@ def load_region(path: str | os.PathLike[str]) -> Region:
         meta=dict(cfg.get("meta", {})),
         path=root,
     )
-    return region
 
 
 def _empty_points(crs: pyproj.CRS, spec: LayerSpec) -> gpd.GeoDataFrame:
@@ -728,51 +764,3 @@ def _cross_checks(
                 f"{vfile}, {format_rows(hole)}: the DEM has nodata under these villages "
                 f"({files['dem'].name}); fill the holes (e.g. `gdal_fillnodata.py`)."
             )
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writing
-# --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
-
-    An interrupted write leaves no partial file at ``target`` (rename is atomic on POSIX within
-    one filesystem).
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent
-    )
-    os.close(fd)
-    os.unlink(tmp)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically.
-
-    Parameters
-    ----------
-    target : path-like
-        Final file path.
-    writer : callable
-        Writes the complete file to the path it is given.
-
-    Returns
-    -------
-    pathlib.Path
-        ``target``.
-    """
-    with atomic_path(target) as tmp:
-        writer(tmp)
-    return Path(target)
