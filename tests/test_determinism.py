@@ -1,9 +1,10 @@
 """Atomic outputs and determinism: nothing half-written, and the same inputs give the same bytes.
 
-``scenarios.write`` writes every file through ``outputs.write_atomic`` (a temporary name beside the
-target, renamed on success). These tests break the writers midway (after part of the file is on
-disk) and check that no partial target and no temporary file is left, that an earlier complete
-output survives a failed re-run, and that a re-run after the failure writes the same files.
+``report.write`` writes the whole output set through ``outputs.write_set`` (a staging folder
+beside the output folder, swapped in whole after ``manifest.json`` is written). These tests break
+the writers midway (after part of a file is on disk) or kill the writing process, and check that no
+part of the failed run is shown, that an earlier complete set survives a failed re-run whole, and
+that a re-run after the failure writes the same files.
 
 ``plan.nc`` carries the solver's wall-clock timings (``build_seconds``, ``solve_seconds``) as
 model statistics, so plan files from two runs are compared without those attributes; everything
@@ -13,6 +14,7 @@ else, including ``summary.csv``, must match byte for byte.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -23,7 +25,7 @@ import pytest
 import xarray as xr
 from geopandas.testing import assert_geodataframe_equal
 
-from universal_service import scenarios, synthetic
+from universal_service import outputs, report, scenarios, synthetic
 
 TIMING_ATTRS = ("build_seconds", "solve_seconds")
 
@@ -73,7 +75,7 @@ def result(synth_region_dir: Path) -> scenarios.ScenarioResult:
 def reference(result: scenarios.ScenarioResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean, complete write of the synthetic baseline result."""
     out = tmp_path_factory.mktemp("reference")
-    scenarios.write(result, out)
+    report.write(result, out)
     return out
 
 
@@ -103,73 +105,122 @@ def _half_then_fail(real, exc: BaseException):
 # ----------------------------------------------------------------------------------- atomic writes
 
 
-def test_interrupted_netcdf_leaves_nothing(result, reference, tmp_path, monkeypatch):
+def staging(out: Path) -> list[str]:
+    """Staging folders of runs into ``out`` (beside it)."""
+    return sorted(p.name for p in out.parent.glob(f".{out.name}.staging-*"))
+
+
+def test_interrupted_netcdf_leaves_nothing(result, reference, tmp_path):
     out = tmp_path / "out"
-    monkeypatch.setattr(
-        xr.Dataset,
-        "to_netcdf",
-        _half_then_fail(xr.Dataset.to_netcdf, OSError(28, "No space left on device")),
-    )
-    with pytest.raises(OSError, match="No space left"):
-        scenarios.write(result, out)
-    assert list(out.iterdir()) == []  # plan.nc is the first file: nothing at all is left
-    monkeypatch.undo()
-    scenarios.write(result, out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            xr.Dataset,
+            "to_netcdf",
+            _half_then_fail(xr.Dataset.to_netcdf, OSError(28, "No space left on device")),
+        )
+        with pytest.raises(OSError, match="No space left"):
+            report.write(result, out)
+    assert list(tmp_path.iterdir()) == []  # no output folder, no staging folder
+    report.write(result, out)
     assert_same_outputs(out, reference)
 
 
-def test_interrupted_geopackage_leaves_no_partial_file(result, reference, tmp_path, monkeypatch):
+def test_interrupted_geopackage_leaves_no_part_of_the_run(result, reference, tmp_path):
     out = tmp_path / "out"
-    monkeypatch.setattr(
-        gpd.GeoDataFrame, "to_file", _half_then_fail(gpd.GeoDataFrame.to_file, KeyboardInterrupt())
-    )
-    with pytest.raises(KeyboardInterrupt):
-        scenarios.write(result, out)
-    # plan.nc was complete before the first GeoPackage started; no GeoPackage is half there
-    names = sorted(p.name for p in out.iterdir())
-    assert "plan.nc" in names and not [n for n in names if n.endswith(".gpkg")], names
-    xr.testing.assert_identical(read_plan(out / "plan.nc"), read_plan(reference / "plan.nc"))
-    assert leftovers(out) == []
-    monkeypatch.undo()
-    scenarios.write(result, out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            gpd.GeoDataFrame,
+            "to_file",
+            _half_then_fail(gpd.GeoDataFrame.to_file, KeyboardInterrupt()),
+        )
+        with pytest.raises(KeyboardInterrupt):
+            report.write(result, out)
+    # plan.nc was complete before the first GeoPackage started, but it is not shown alone
+    assert list(tmp_path.iterdir()) == []
+    report.write(result, out)
     assert_same_outputs(out, reference)
-    assert leftovers(out) == []
+    assert leftovers(out) == [] and staging(out) == []
 
 
-def test_failed_rerun_keeps_the_previous_complete_outputs(result, reference, tmp_path, monkeypatch):
+def test_failed_rerun_keeps_the_previous_complete_outputs(result, tmp_path, synth_region_dir):
     out = tmp_path / "out"
-    scenarios.write(result, out)
+    report.write(result, out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    monkeypatch.setattr(
-        gpd.GeoDataFrame, "to_file", _half_then_fail(gpd.GeoDataFrame.to_file, RuntimeError("x"))
-    )
-    with pytest.raises(RuntimeError):
-        scenarios.write(result, out)
-    monkeypatch.undo()
+    other = scenarios.run(synth_scenario(synth_region_dir))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            gpd.GeoDataFrame,
+            "to_file",
+            _half_then_fail(gpd.GeoDataFrame.to_file, RuntimeError("x")),
+        )
+        with pytest.raises(RuntimeError):
+            report.write(other, out)
     after = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert after.keys() == before.keys()
-    # no GeoPackage was replaced by a half-written one; plan.nc was replaced whole
-    for name in before:
-        if name.endswith((".gpkg", ".csv")):
-            assert after[name] == before[name], name
-    xr.testing.assert_identical(read_plan(out / "plan.nc"), read_plan(reference / "plan.nc"))
-    assert leftovers(out) == []
+    assert after == before  # plan.nc too: the new one was written, but never swapped in
+    assert outputs.read_manifest(out)["scenario"] == result.name
+    assert leftovers(out) == [] and staging(out) == []
 
 
-def test_rerun_after_failure_matches_a_clean_run(
-    synth_region_dir, reference, tmp_path, monkeypatch
-):
+def test_rerun_after_failure_matches_a_clean_run(synth_region_dir, reference, tmp_path):
     """A whole new run (load, cost, solve, write) after a failed write gives the same files."""
     out = tmp_path / "out"
-    monkeypatch.setattr(
-        xr.Dataset, "to_netcdf", _half_then_fail(xr.Dataset.to_netcdf, RuntimeError("killed"))
-    )
-    with pytest.raises(RuntimeError, match="killed"):
-        scenarios.write(scenarios.run(synth_scenario(synth_region_dir)), out)
-    monkeypatch.undo()
-    assert list(out.iterdir()) == []
-    scenarios.write(scenarios.run(synth_scenario(synth_region_dir)), out)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            xr.Dataset, "to_netcdf", _half_then_fail(xr.Dataset.to_netcdf, RuntimeError("killed"))
+        )
+        with pytest.raises(RuntimeError, match="killed"):
+            report.write(scenarios.run(synth_scenario(synth_region_dir)), out)
+    assert not out.exists()
+    report.write(scenarios.run(synth_scenario(synth_region_dir)), out)
     assert_same_outputs(out, reference)
+
+
+KILLED_WRITE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from universal_service import outputs, report, scenarios
+
+    region, out, kill_at = sys.argv[1], sys.argv[2], sys.argv[3]
+    sc = scenarios.load_scenario()
+    sc.config = sc.config.model_copy(update={"region": region})
+    result = scenarios.run(sc)
+
+    def hook(step):
+        if step == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    outputs.STEP_HOOK = hook
+    report.write(result, out)
+    """
+)
+
+
+@pytest.mark.parametrize("step", ["after villages.gpkg", "after manifest.json", "after swap"])
+def test_run_killed_while_writing_leaves_one_whole_set(step, synth_region_dir, reference, tmp_path):
+    """The real writer killed with SIGKILL (a child process) between two files of a re-run into a
+    folder holding another region's outputs: the folder holds that old set or the new one.
+    tests/test_outputs.py kills a writer at every step."""
+    out = tmp_path / "out"
+    old_region = synthetic.write_region(tmp_path / "old", n_villages=12, seed=2)
+    report.write(scenarios.run(synth_scenario(old_region)), out)
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(synth_region_dir), str(out), step],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    outputs.read_manifest(out)  # whichever set it is, it is whole
+    if step == "after swap":
+        assert_same_outputs(out, reference)
+    else:
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    assert len(staging(out)) == 1  # the killed run's, removed by the next run
+    report.write(scenarios.run(synth_scenario(synth_region_dir)), out)
+    assert_same_outputs(out, reference)
+    assert staging(out) == []
 
 
 # ------------------------------------------------------------------------------------- determinism
@@ -177,11 +228,11 @@ def test_rerun_after_failure_matches_a_clean_run(
 
 def test_same_inputs_same_bytes_in_process(synth_region_dir, reference, tmp_path):
     runs = [scenarios.run(synth_scenario(synth_region_dir)) for _ in range(2)]
-    texts = [summary_lines(scenarios.format_summary(r)) for r in runs]
+    texts = [summary_lines(report.format_summary(r)) for r in runs]
     assert texts[0] == texts[1]
     for i, r in enumerate(runs):
         out = tmp_path / f"run{i}"
-        scenarios.write(r, out)
+        report.write(r, out)
         assert_same_outputs(out, reference)
 
 
@@ -189,7 +240,7 @@ def test_different_seed_gives_a_different_summary(tmp_path, reference):
     """The byte comparisons above are not vacuous: another synthetic region changes them."""
     other = synthetic.write_region(tmp_path / "other", n_villages=40, seed=1)
     out = tmp_path / "out"
-    scenarios.write(scenarios.run(synth_scenario(other)), out)
+    report.write(scenarios.run(synth_scenario(other)), out)
     assert (out / "summary.csv").read_bytes() != (reference / "summary.csv").read_bytes()
 
 
@@ -228,4 +279,4 @@ def test_same_bytes_in_a_fresh_process(synth_region_dir, reference, result, tmp_
         xr.testing.assert_identical(got, read_plan(reference / "plan.nc"))
     printed = proc.stdout.split("=== run b")
     assert summary_lines(printed[0]) == summary_lines(printed[1])
-    assert summary_lines(printed[1]) == summary_lines(scenarios.format_summary(result))
+    assert summary_lines(printed[1]) == summary_lines(report.format_summary(result))

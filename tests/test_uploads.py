@@ -141,6 +141,16 @@ REFUSED: dict[str, tuple[Callable[[], bytes], dict[str, int], tuple[str, ...]]] 
         {},
         ("'r/dem.tif'", "max_ratio=100", "zip bomb", "20,000,000 bytes"),
     ),
+    "many_small_members_add_up_to_a_bomb": (
+        # 150 members of 1 MiB of zeros each stay under the per-member ratio floor and under
+        # max_total_bytes, yet 150 MiB come out of about 150 kB
+        lambda: _zip(
+            [("r/region.toml", b"")] + [(f"r/f{i:03d}.bin", bytes(1 << 20)) for i in range(150)],
+            level=9,
+        ),
+        {},
+        ("151 files", "expand", "max_total_ratio=100", "zip bomb", "157,286,400 bytes"),
+    ),
     "no_region_toml": (
         lambda: _zip([("r/villages.gpkg", b"x"), ("r/regions.toml", b"")]),
         {},
@@ -227,3 +237,64 @@ def test_corrupt_member_is_reported_and_cleaned(tmp_path):
     with pytest.raises(InputDataError, match=r"could not be extracted .*Re-create it"):
         uploads.extract_region_zip(bytes(data), tmp_path / "dest")
     assert _listing(tmp_path / "dest") == []
+
+
+def test_each_small_member_passes_the_ratio_check_alone(tmp_path):
+    """The bomb above is caught by the total ratio only: one of its members alone is accepted."""
+    data = _zip([("r/region.toml", b""), ("r/f000.bin", bytes(1 << 20))], level=9)
+    root = uploads.extract_region_zip(data, tmp_path / "dest")
+    assert (root / "f000.bin").stat().st_size == 1 << 20
+
+
+def test_total_ratio_applies_above_its_floor_only(tmp_path):
+    members = [(f"r/f{i}.bin", bytes(1 << 20)) for i in range(6)]  # 6 MiB < 8 MiB floor
+    data = _zip([("r/region.toml", b""), *members], level=9)
+    uploads.extract_region_zip(data, tmp_path / "a")
+    with pytest.raises(InputDataError, match="max_total_ratio=100"):
+        uploads.extract_region_zip(
+            _zip(
+                [
+                    ("r/region.toml", b""),
+                    *members,
+                    *[(f"r/g{i}.bin", bytes(1 << 20)) for i in range(3)],
+                ],
+                level=9,
+            ),
+            tmp_path / "b",
+        )
+    assert not (tmp_path / "b").exists() or _listing(tmp_path / "b") == []
+
+
+def test_real_region_is_far_below_the_total_ratio(synth_region_dir, tmp_path):
+    data = _zip_folder(synth_region_dir, "region")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    ratio = sum(i.file_size for i in infos) / sum(i.compress_size for i in infos)
+    assert ratio < 10  # about 3: the limit of 100 leaves a wide margin for genuine regions
+
+
+def test_destination_that_is_a_file(tmp_path):
+    dest = tmp_path / "dest.zip"
+    dest.write_text("a file, not a folder")
+    data = _zip([("r/region.toml", REGION_TOML.encode())])
+    with pytest.raises(InputDataError) as ei:
+        uploads.extract_region_zip(data, dest)
+    msg = str(ei.value)
+    assert str(dest) in msg and "is an existing file" in msg and "new or empty folder" in msg
+    assert dest.read_text() == "a file, not a folder"
+
+
+def test_destination_below_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    dest = tmp_path / "f" / "sub" / "dest"
+    with pytest.raises(InputDataError) as ei:
+        uploads.extract_region_zip(_zip([("r/region.toml", b"")]), dest)
+    msg = str(ei.value)
+    assert str(tmp_path / "f") in msg and "which is a file" in msg
+
+
+def test_destination_that_cannot_be_created(tmp_path):
+    dest = Path("/sys/universal-service-upload")  # sysfs refuses mkdir, even to root
+    with pytest.raises(InputDataError) as ei:
+        uploads.extract_region_zip(_zip([("r/region.toml", b"")]), dest)
+    assert str(dest) in str(ei.value) and "cannot be created" in str(ei.value)

@@ -10,8 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputDataError
+from .errors import InputDataError, clip, short_repr
 from .io import read_toml
+from .schema import PLAUSIBLE, plausible_problem
+
+#: Largest catalog file read [bytes]; the bundled one is about 5 kB. Checked before parsing.
+MAX_CATALOG_BYTES = 1_000_000
 
 #: The bundled catalog, package data of ``universal_service`` (the repository's
 #: ``data/technologies.toml`` is a link to it).
@@ -105,9 +109,17 @@ def _load(path: Path) -> Catalog:
     """Read the catalog at ``path``, check it, and fill the metadata defaults."""
     if not path.exists():
         raise InputDataError(f"{path}: technology catalog not found.")
+    if not path.is_file():
+        raise InputDataError(f"{path}: is a folder; name the catalog file (technologies.toml).")
+    n_bytes = path.stat().st_size
+    if n_bytes > MAX_CATALOG_BYTES:
+        raise InputDataError(
+            f"{path}: {n_bytes:,} bytes; a technology catalog is at most {MAX_CATALOG_BYTES:,} "
+            "bytes (catalog.MAX_CATALOG_BYTES). Check that this is the catalog file."
+        )
     techs, meta = _read(path)
     problems = [
-        f"{path}: technology '{tech}' is a value ({entry!r}); it must be a table "
+        f"{path}: technology '{tech}' is a value ({short_repr(entry)}); it must be a table "
         f"[technology.{tech}] of keys with units."
         for tech, entry in techs.items()
         if not isinstance(entry, dict)
@@ -144,6 +156,14 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[str]:
     """Every problem of a catalog's technology tables and metadata, one message each."""
     problems: list[str] = []
+    unknown = [t for t in techs if t not in _REQUIRED_KEYS]
+    if unknown:
+        problems.append(
+            f"{path}: unknown technolog{'ies' if len(unknown) > 1 else 'y'} "
+            f"{[clip(t, 40) for t in unknown[:10]]}{' ...' if len(unknown) > 10 else ''}; the "
+            f"model knows {list(_REQUIRED_KEYS)}. Rename the table or remove it (a new "
+            "technology needs code in universal_service.costs)."
+        )
     for tech, keys in _REQUIRED_KEYS.items():
         if tech not in techs:
             problems.append(
@@ -165,15 +185,7 @@ def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[s
                         f"{path}, technology '{tech}': {k} must be true or false; got {v!r}."
                     )
                 continue
-            vals = v if isinstance(v, list) else [v]
-            bad = [x for x in vals if isinstance(x, bool) or not _is_number(x)]
-            if bad:
-                problems.append(
-                    f"{path}, technology '{tech}': {k} must be a number; got {bad[0]!r}. Write "
-                    "the value in the unit its key names, without text."
-                )
-            elif any(float(x) < 0 for x in vals):
-                problems.append(f"{path}, technology '{tech}': {k} must be >= 0 (got {v}).")
+            problems += _number_problems(f"{path}, technology '{tech}': {k}", v)
         life = techs[tech].get("lifetime_years")
         if _is_number(life) and float(life) <= 0:
             problems.append(
@@ -184,17 +196,51 @@ def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[s
         if k not in meta and path.suffix.lower() != ".csv":
             problems.append(f"{path}: [meta] needs '{k}'.")
     if meta.get("currency", "CNY") != "CNY":
-        problems.append(f"{path}: [meta] currency must be CNY (got {meta['currency']!r}).")
+        problems.append(
+            f"{path}: [meta] currency must be CNY (got {short_repr(meta['currency'])})."
+        )
+    for k in ("list_tariff_cny_per_month", "household_size_default"):
+        if k in meta:
+            problems += _number_problems(f"{path}: [meta] {k}", meta[k])
     return problems
+
+
+def _number_problems(where: str, v: Any) -> list[str]:
+    """What is wrong with a catalog number (or list of numbers) ``v``: text, inf, < 0, absurd."""
+    vals = v if isinstance(v, list) else [v]
+    bad = [x for x in vals if isinstance(x, bool) or not isinstance(x, _NUMBER)]
+    if bad:
+        return [
+            f"{where} must be a number; got {short_repr(bad[0])}. Write the value in the unit "
+            "its key names, without text."
+        ]
+    if any(np.isnan(x) for x in vals):
+        return [f"{where} must be a number; got an empty value (NaN). Fill it in."]
+    inf = [x for x in vals if not np.isfinite(x)]
+    if inf:
+        return [
+            f"{where} must be a finite number; got {inf[0]} (a number beyond about 1.8e308, "
+            "such as 1e400, overflows to inf). Write the value in the unit its key names."
+        ]
+    if any(float(x) < 0 for x in vals):
+        return [f"{where} must be >= 0 (got {short_repr(v)})."]
+    problem = next(
+        (plausible_problem("catalog.value", float(x), where) for x in vals if x > _HIGH), None
+    )
+    return [problem] if problem else []
 
 
 _TEXT_KEYS = frozenset({"label", "source"})
 
 
+_NUMBER = (int, float, np.integer, np.floating)
+_HIGH = PLAUSIBLE["catalog.value"].high
+
+
 def _is_number(x: Any) -> bool:
     if isinstance(x, bool):
         return False
-    if isinstance(x, int | float | np.integer | np.floating):
+    if isinstance(x, _NUMBER):
         return bool(np.isfinite(x))
     return False
 

@@ -4,7 +4,8 @@ An uploaded archive is untrusted: its member names, types and sizes are all chos
 made it. :func:`extract_region_zip` checks the whole central directory before writing a byte
 (no absolute paths or ``..`` traversal, no symlinks or other special files, no duplicate names,
 at most ``max_files`` files and folders, at most ``max_total_bytes`` uncompressed, no member
-expanding more than ``max_ratio`` times), then streams each member to disk while counting the bytes actually
+expanding more than ``max_ratio`` times and the members together no more than ``max_total_ratio``
+times, so that many small members that each pass the per-member check cannot add up to a bomb), then streams each member to disk while counting the bytes actually
 produced, so an archive whose headers lie about sizes is stopped too (the checks recommended by
 the OWASP File Upload Cheat Sheet and the Python ``zipfile`` documentation, "Decompression
 pitfalls"). Every refusal is an :class:`~universal_service.errors.InputDataError` naming the
@@ -28,6 +29,9 @@ from .errors import InputDataError
 #: Members smaller than this [bytes] are not held to ``max_ratio``: small GeoPackages are mostly
 #: empty pages and legitimately compress 20-50 times, and they cannot make a bomb.
 RATIO_FLOOR_BYTES = 1 << 20
+
+#: Archives expanding to less than this in total [bytes] are not held to ``max_total_ratio``.
+TOTAL_RATIO_FLOOR_BYTES = 8 << 20
 
 #: Read size when streaming a member to disk [bytes].
 CHUNK_BYTES = 1 << 16
@@ -80,12 +84,17 @@ def _safe_parts(name: str) -> tuple[str, ...]:
 
 
 def _plan_members(
-    zf: zipfile.ZipFile, *, max_total_bytes: int, max_files: int, max_ratio: float
+    zf: zipfile.ZipFile,
+    *,
+    max_total_bytes: int,
+    max_files: int,
+    max_ratio: float,
+    max_total_ratio: float,
 ) -> list[tuple[zipfile.ZipInfo, tuple[str, ...], str]]:
     """Check every member from the central directory; return (info, parts, kind) to extract."""
     members: list[tuple[zipfile.ZipInfo, tuple[str, ...], str]] = []
     seen: set[tuple[str, ...]] = set()
-    n_entries, total = 0, 0
+    n_entries, n_files, total, total_compressed = 0, 0, 0, 0
     for info in zf.infolist():
         name = info.filename
         if name.replace("\\", "/").startswith(IGNORED_PREFIXES):
@@ -123,6 +132,8 @@ def _plan_members(
             members.append((info, parts, kind))
             continue
         total += info.file_size
+        total_compressed += info.compress_size
+        n_files += 1
         if total > max_total_bytes:
             raise _fail(
                 f"the archive expands to more than {max_total_bytes:,} bytes (limit "
@@ -139,7 +150,41 @@ def _plan_members(
                     "(e.g. a DEFLATE-compressed GeoTIFF) and zip again."
                 )
         members.append((info, parts, kind))
+    if total > TOTAL_RATIO_FLOOR_BYTES:
+        ratio = total / total_compressed if total_compressed else float("inf")
+        if ratio > max_total_ratio:
+            raise _fail(
+                f"the {n_files} files of the archive expand {ratio:,.0f} times together "
+                f"({total_compressed:,} -> {total:,} bytes), more than the limit "
+                f"max_total_ratio={max_total_ratio:g}; many small, highly compressed members add "
+                "up to a zip bomb. A region folder compresses a few times at most: re-create the "
+                "zip from the region folder alone."
+            )
     return members
+
+
+def _check_dest(dest: Path) -> None:
+    """Refuse a destination that is a file, lies below a file, or cannot be created."""
+    if dest.exists() and not dest.is_dir():
+        raise _fail(
+            f"the destination {dest} is an existing file, not a folder; extract into a new or "
+            "empty folder instead, or move the file away."
+        )
+    ancestor = dest.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise _fail(
+            f"the destination {dest} lies below {ancestor}, which is a file, not a folder; "
+            "extract into a folder whose parents are folders."
+        )
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _fail(
+            f"the destination {dest} cannot be created ({exc.strerror or exc}); extract into a "
+            "writable folder."
+        ) from exc
 
 
 def _find_region_root(
@@ -194,6 +239,7 @@ def extract_region_zip(
     max_total_bytes: int = 200_000_000,
     max_files: int = 200,
     max_ratio: float = 100,
+    max_total_ratio: float = 100,
 ) -> Path:
     """Extract an uploaded zip of a region folder into ``dest`` and return the region folder.
 
@@ -213,6 +259,9 @@ def extract_region_zip(
     max_ratio : float
         Largest uncompressed / compressed size of one member [-], checked for members over
         :data:`RATIO_FLOOR_BYTES`.
+    max_total_ratio : float
+        Largest total uncompressed / total compressed size of all files [-], checked for
+        archives expanding to more than :data:`TOTAL_RATIO_FLOOR_BYTES`.
 
     Returns
     -------
@@ -225,8 +274,9 @@ def extract_region_zip(
     InputDataError
         The data is not a zip archive; a member has an absolute path or ``..`` in it, is a
         symbolic link, a special file, encrypted or duplicated; there are more than ``max_files``
-        members; the members expand to more than ``max_total_bytes`` or a member more than
-        ``max_ratio`` times; no (or more than one top-level) ``region.toml``; or a member would
+        members; the members expand to more than ``max_total_bytes``, a member more than
+        ``max_ratio`` times or all of them more than ``max_total_ratio`` times; the destination
+        is a file, lies below a file or cannot be created; no (or more than one top-level) ``region.toml``; or a member would
         overwrite an existing file in ``dest``. The message names the member and the limit.
     """
     try:
@@ -238,11 +288,15 @@ def extract_region_zip(
         ) from exc
     with zf:
         members = _plan_members(
-            zf, max_total_bytes=max_total_bytes, max_files=max_files, max_ratio=max_ratio
+            zf,
+            max_total_bytes=max_total_bytes,
+            max_files=max_files,
+            max_ratio=max_ratio,
+            max_total_ratio=max_total_ratio,
         )
         root_parts = _find_region_root(members)
         dest = Path(dest)
-        dest.mkdir(parents=True, exist_ok=True)
+        _check_dest(dest)
         base = dest.resolve()
         clash = sorted({parts[0] for _, parts, _ in members if (base / parts[0]).exists()})
         if clash:

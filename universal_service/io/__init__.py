@@ -16,7 +16,9 @@ A region folder holds a ``region.toml`` naming its layers::
 Vector layers are read from GeoPackage, GeoJSON, Shapefile, GeoParquet or CSV (with lon/lat
 columns, WGS84 unless the layer names a ``crs``); the DEM from GeoTIFF or netCDF. Column names are
 normalised once here (see :data:`universal_service.schema.ALIASES`). Validation collects every
-problem across all layers and raises one :class:`~universal_service.errors.InputDataError`.
+problem across all layers and raises one :class:`~universal_service.errors.InputDataError`; the
+plausibility and cross-layer checks live in :mod:`universal_service.io.checks`, and odd but
+possible data is logged and kept on :attr:`Region.warnings`.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from .errors import InputDataError, format_rows
-from .schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
+from ..errors import InputDataError, format_rows
+from ..schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
+from . import checks
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class Region:
         The ``[meta]`` table of ``region.toml`` (provenance, flags such as synthetic DEM detail).
     path : pathlib.Path
         The region folder.
+    warnings : list of str
+        Odd but possible data found on load (also logged), for the summary to list.
     """
 
     name: str
@@ -75,6 +80,7 @@ class Region:
     dem: xr.DataArray
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path = Path(".")
+    warnings: list[str] = field(default_factory=list)
 
     def subset(self, district_ids: list[str]) -> Region:
         """Return the region restricted to some districts (villages and district polygons).
@@ -97,6 +103,7 @@ class Region:
             self.dem,
             dict(self.meta),
             self.path,
+            list(self.warnings),
         )
 
 
@@ -308,7 +315,7 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
         raise InputDataError(
             f"{path}: DEM could not be read ({type(exc).__name__}: {exc})."
         ) from exc
-    if "band" in da.dims:
+    if "band" in da.dims:  # values are checked after this, in checks.dem_values
         if da.sizes["band"] != 1:
             raise InputDataError(
                 f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres). "
@@ -322,6 +329,9 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
             f"{path}: the DEM has no CRS. Write one into the file (e.g. `gdal_edit.py -a_srs "
             "EPSG:32648 dem.tif`)."
         )
+    found = checks.dem_values(da, path)
+    if found:
+        raise InputDataError(found)
     dtype = np.float32 if da.dtype.itemsize <= 4 else np.float64
     da = da.astype(dtype).transpose("y", "x")
     da.attrs = {
@@ -499,6 +509,14 @@ def _check_crs_units(gdf: gpd.GeoDataFrame, where: str, problems: list[str]) -> 
     if gdf.crs is None or len(gdf) == 0:
         return True
     b = gdf.total_bounds
+    if gdf.crs.is_geographic and checks.swapped_lon_lat(b):
+        problems.append(
+            f"{where}: the CRS is geographic ({gdf.crs.to_string()}) but x stays within "
+            f"{b[[0, 2]].round(3).tolist()} and y reaches {b[[1, 3]].round(3).tolist()}, beyond "
+            "+-90 degrees of latitude: longitude and latitude look swapped. Swap them (x = "
+            "longitude, y = latitude; in a CSV, exchange the lon and lat column names)."
+        )
+        return False
     if gdf.crs.is_geographic and (np.abs(b[[0, 2]]).max() > 180 or np.abs(b[[1, 3]]).max() > 90):
         problems.append(
             f"{where}: the CRS is geographic ({gdf.crs.to_string()}, degrees) but coordinates "
@@ -521,14 +539,16 @@ def _check_crs_units(gdf: gpd.GeoDataFrame, where: str, problems: list[str]) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def _layer_entry(entry: Any) -> tuple[str, dict[str, Any]]:
+def _layer_entry(entry: Any, name: str = "") -> tuple[str, dict[str, Any]]:
     if isinstance(entry, str):
         return entry, {}
     if isinstance(entry, dict) and "path" in entry:
         opts = {k: v for k, v in entry.items() if k != "path"}
         return str(entry["path"]), opts
+    key = f"[layers] {name}" if name else "a layer"
     raise InputDataError(
-        f"region.toml: a layer must be a path or a table with 'path'; got {entry!r}."
+        f"region.toml: {key} must be a path or a table with 'path'; got {str(entry)[:80]!r}. "
+        f'Write it as {name or "villages"} = "FILE" or {{path = "FILE", crs = "EPSG:4326"}}.'
     )
 
 
@@ -555,21 +575,30 @@ def load_region(path: str | os.PathLike[str]) -> Region:
     layers_cfg = cfg.get("layers", {})
     root = toml_path.parent
     problems: list[str] = []
+    warnings: list[str] = []
     raw, files = _read_layers(root, layers_cfg, problems)
     crs = _region_crs(toml_path, cfg, raw, problems)
-    out = _prepare_layers(raw, files, crs, problems)
+    villages = raw.get("villages")
+    if crs is not None and "crs" in cfg and isinstance(villages, gpd.GeoDataFrame):
+        if not checks.check_region_crs(toml_path, crs, villages, problems, warnings):
+            crs = None  # reported; reprojecting into it would only add noise
+    out = _prepare_layers(raw, files, crs, problems, warnings)
     dem: xr.DataArray | None = None
     try:
-        rel, _ = _layer_entry(layers_cfg["dem"])
+        rel, _ = _layer_entry(layers_cfg["dem"], "dem")
         files["dem"] = root / rel
         dem = read_dem(files["dem"], crs)
     except InputDataError as exc:
         problems.extend(exc.problems)
     if "villages" in out and not problems:
-        _cross_checks(out, dem, files, problems)
+        checks.cross_checks(out, dem, files, problems, warnings)
     if problems:
         raise InputDataError(problems)
-    return _assemble(cfg, root, crs, out, dem)
+    for w in warnings:
+        log.warning("%s", w)
+    region = _assemble(cfg, root, crs, out, dem)
+    region.warnings.extend(warnings)
+    return region
 
 
 def _read_region_toml(path: Path) -> tuple[Path, dict[str, Any]]:
@@ -582,6 +611,12 @@ def _read_region_toml(path: Path) -> tuple[Path, dict[str, Any]]:
         )
     cfg = read_toml(toml_path)
     layers_cfg = cfg.get("layers", {})
+    if not isinstance(layers_cfg, dict):
+        raise InputDataError(
+            f"{toml_path}: 'layers' must be a table naming each layer's file; got "
+            f"{type(layers_cfg).__name__} {str(layers_cfg)[:80]!r}. Write a [layers] table with "
+            'one line per layer: `villages = "villages.gpkg"`, `dem = "dem.tif"`, ...'
+        )
     problems: list[str] = []
     for name, spec in LAYERS.items():
         if spec.required and name not in layers_cfg:
@@ -609,7 +644,7 @@ def _read_layers(
     for name, spec in LAYERS.items():
         if name not in layers_cfg:
             continue
-        rel, opts = _layer_entry(layers_cfg[name])
+        rel, opts = _layer_entry(layers_cfg[name], name)
         files[name] = root / rel
         try:
             if spec.geometry == "none":
@@ -654,6 +689,7 @@ def _prepare_layers(
     files: dict[str, Path],
     crs: pyproj.CRS | None,
     problems: list[str],
+    warnings: list[str],
 ) -> dict[str, Any]:
     """Check geometry and units, reproject to ``crs`` and coerce each layer to its schema."""
     out: dict[str, Any] = {}
@@ -662,7 +698,7 @@ def _prepare_layers(
             continue
         where = files[name].name
         df = raw[name]
-        if name in {"villages", "districts", "operators"} and len(df) == 0:
+        if name in {"villages", "districts", "operators", "pops"} and len(df) == 0:
             problems.append(
                 f"{where}: the layer is empty (no {name}); the planner needs at least one row. "
                 "Check the file and the layer name in region.toml."
@@ -670,6 +706,8 @@ def _prepare_layers(
             continue
         if isinstance(df, gpd.GeoDataFrame):
             _check_geometry(df, spec, where, problems)
+            if spec.geometry == "polygon":
+                df = checks.repair_polygons(df, where, problems, warnings)
             ok = _check_crs_units(df, where, problems)
             if ok and crs is not None and len(df):
                 df = df.to_crs(crs)
@@ -704,63 +742,3 @@ def _assemble(
 def _empty_points(crs: pyproj.CRS, spec: LayerSpec) -> gpd.GeoDataFrame:
     cols = {c.name: pd.Series([], dtype=object if c.kind == "str" else float) for c in spec.columns}
     return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-
-
-def _cross_checks(
-    out: dict[str, Any], dem: xr.DataArray | None, files: dict[str, Path], problems: list[str]
-) -> None:
-    """Checks across layers: villages inside their district, on the DEM, known ids."""
-    v = out["villages"]
-    vfile = files["villages"].name
-    rows = np.arange(len(v))
-    if "districts" in out:
-        d = out["districts"]
-        known = set(d["district_id"])
-        unknown = rows[~v["district_id"].isin(known).to_numpy()]
-        if unknown.size:
-            problems.append(
-                f"{vfile}, {format_rows(unknown)}: district_id "
-                f"{sorted(set(v['district_id'].iloc[unknown]))[:5]} not found in "
-                f"{files['districts'].name}. Fix the ids or add the districts."
-            )
-        joined = gpd.sjoin(
-            v[["geometry"]], d[["district_id", "geometry"]], how="left", predicate="within"
-        )
-        outside = np.unique(joined.index[joined["district_id"].isna()].to_numpy())
-        if outside.size:
-            problems.append(
-                f"{vfile}, {format_rows(outside)}: village lies outside every district polygon of "
-                f"{files['districts'].name} (village ids "
-                f"{v['village_id'].iloc[outside[:3]].tolist()}). Check the coordinates and CRS."
-            )
-        counts = v["district_id"].value_counts()
-        for did in sorted(known - set(counts.index)):
-            log.warning("district %s has no villages", did)
-    if dem is not None:
-        x = xr.DataArray(v.geometry.x.to_numpy(), dims="p")
-        y = xr.DataArray(v.geometry.y.to_numpy(), dims="p")
-        xs, ys = dem.x.values, dem.y.values
-        half_x = abs(float(xs[1] - xs[0])) / 2 if xs.size > 1 else 0
-        half_y = abs(float(ys[1] - ys[0])) / 2 if ys.size > 1 else 0
-        inside = (
-            (x.values >= xs.min() - half_x)
-            & (x.values <= xs.max() + half_x)
-            & (y.values >= ys.min() - half_y)
-            & (y.values <= ys.max() + half_y)
-        )
-        elev = np.full(len(v), np.nan)
-        if inside.any():
-            elev[inside] = dem.sel(x=x[inside], y=y[inside], method="nearest").values
-        off = rows[~inside]
-        if off.size:
-            problems.append(
-                f"{vfile}, {format_rows(off)}: village lies off the DEM ({files['dem'].name} "
-                f"covers x {xs.min():.0f}..{xs.max():.0f}, y {ys.min():.0f}..{ys.max():.0f} m). "
-                "Extend the DEM or check the coordinates."
-            )
-        hole = rows[inside & ~np.isfinite(elev)]
-        if hole.size:
-            problems.append(
-                f"{vfile}, {format_rows(hole)}: the DEM has nodata under these villages "
-                f"({files['dem'].name}); fill the holes (e.g. `gdal_fillnodata.py`)."
-            )
