@@ -15,7 +15,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from universal_service import io, plot, scenarios, uploads
+from universal_service import io, plot, report, scenarios, uploads
 from universal_service.errors import InputDataError
 
 st.set_page_config(page_title="Universal-service planner", layout="wide")
@@ -178,13 +178,13 @@ with tab_plan:
     a = result.plan.attrs
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Coverage", f"{a['coverage_share']:.1%}", help="share of the coverage basis")
-    c2.metric("NPV cost [CNY m]", f"{a['total_cost'] / 1e6:,.1f}")
-    c3.metric("Subsidy [CNY m]", f"{scenarios.plan_subsidy(result).sum() / 1e6:,.1f}")
+    c2.metric("NPV cost [CNY m]", f"{a['total_npv_cost'] / 1e6:,.1f}")
+    c3.metric("Subsidy [CNY m]", f"{a['total_subsidy'] / 1e6:,.1f}")
     c4.metric("Solver", f"{a['status']}", help=f"gap {a['gap']:.2e}, {a['solver']}")
     if a.get("infeasible_reason"):
         st.error(f"Infeasible: {a['infeasible_reason']}")
     st.markdown(plot.legend(plot.TECH_COLORS), unsafe_allow_html=True)
-    layer = scenarios.village_layer(result)
+    layer = report.village_layer(result)
     fiber_lines = plot.line_frame(result.fiber.lines) if result.fiber is not None else None
     point_map(
         plot.technology_frame(layer),
@@ -198,7 +198,7 @@ with tab_plan:
             f"{result.fiber.shared_trench_m / 1000:,.0f} km of trench (flat-equivalent), "
             f"{result.fiber.saving_share:.0%} less than separate routes."
         )
-    st.dataframe(scenarios.summary(result), key="summary_table")
+    st.dataframe(report.summary(result), key="summary_table")
 
 with tab_ops:
     ops = region.operators.copy()
@@ -214,7 +214,7 @@ with tab_ab:
     if st.button("Compare", key="compare"):
         ra = run_scenario(region_dir, str(sfile), None if a_name == "(base)" else a_name, ())
         rb = run_scenario(region_dir, str(sfile), None if b_name == "(base)" else b_name, ())
-        cmp = scenarios.compare([ra, rb], names=[f"A: {a_name}", f"B: {b_name}"])
+        cmp = report.compare([ra, rb], names=[f"A: {a_name}", f"B: {b_name}"])
         st.dataframe(
             cmp[["total_cost", "coverage_share", "status"]].to_dataframe(), key="ab_totals"
         )

@@ -32,7 +32,8 @@ def test_app_runs_and_shows_plan(app_env):
     labels = [m.label for m in at.metric]
     assert {"Coverage", "NPV cost [CNY m]", "Subsidy [CNY m]", "Solver"} <= set(labels)
     solver = next(m for m in at.metric if m.label == "Solver")
-    assert solver.value == "optimal"
+    # the shared-trench plan is a heuristic result: "feasible" with its gap to a valid bound
+    assert solver.value in {"optimal", "feasible"}
     coverage = next(m for m in at.metric if m.label == "Coverage")
     assert float(coverage.value.rstrip("%")) >= 98.0 - 1e-9
 
@@ -60,7 +61,7 @@ def test_app_ab_comparison(app_env):
     assert len(frames) == 1
     totals = frames[0]
     assert list(totals.index) == ["A: (base)", "B: austerity"]
-    assert (totals["status"] == "optimal").all()
+    assert totals["status"].isin(["optimal", "feasible"]).all()
     # austerity spends at most its budget; the base scenario meets its 98% target
     assert totals.loc["B: austerity", "total_cost"] <= 4.0e8 + 1e-3
     assert totals.loc["A: (base)", "coverage_share"] >= 0.98 - 1e-9
@@ -129,7 +130,8 @@ def test_dashboard_in_real_browser(app_env, tmp_path):
             page.get_by_text("Universal-service planner").first.wait_for(timeout=60_000)
             page.get_by_text("NPV cost [CNY m]").first.wait_for(state="attached", timeout=180_000)
             page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            assert page.get_by_text("optimal").count() >= 1
+            status = page.get_by_text("optimal").count() + page.get_by_text("feasible").count()
+            assert status >= 1
             browser.close()
     finally:
         proc.terminate()

@@ -31,7 +31,7 @@ import xarray as xr
 from shapely.geometry import Polygon, box
 from typer.testing import CliRunner
 
-from universal_service import catalog, costs, io, optimize, scenarios, synthetic
+from universal_service import catalog, costs, io, optimize, report, scenarios, synthetic
 from universal_service.cli import app
 from universal_service.errors import InputDataError, ScenarioError
 
@@ -835,8 +835,8 @@ def test_impossible_district_target_is_a_status(synth_region_dir, tmp_path):
     assert "coverage[D02]: at most" in a["infeasible_reason"]
     assert "reachable (target 1)" in a["infeasible_reason"]
     assert "D01" not in a["infeasible_reason"]  # D01's zero target is met
-    text = scenarios.format_summary(result)
-    assert "status infeasible" in text and "infeasible: coverage[D02]" in text
+    text = report.format_summary(result)
+    assert "plan status: infeasible" in text and "infeasible: coverage[D02]" in text
 
 
 def test_impossible_district_target_through_plan():
@@ -848,7 +848,7 @@ def test_impossible_district_target_through_plan():
     plan = optimize.plan(options, sites, policy)
     assert plan.attrs["status"] == "infeasible"
     assert plan.attrs["infeasible_reason"] == (
-        "coverage[south]: at most 0 of weight is reachable (target 0.5)"
+        "coverage[south]: at most 0 of population is reachable (target 0.5)"
     )
     assert not plan["served"].any()  # no half plan is passed off as a result
 
@@ -876,13 +876,15 @@ def test_cli_reports_infeasible_plan_and_exits_1(synth_region_dir, tmp_path):
         ],
     )
     assert res.exit_code == 1, res.output
-    assert "status infeasible" in res.output and "infeasible: budget: the cheapest" in res.output
+    assert (
+        "plan status: infeasible" in res.output and "infeasible: budget: the cheapest" in res.output
+    )
 
 
 def test_infeasible_summary_claims_no_saving(synth_region_dir):
     result = scenarios.run(_synth_scenario(synth_region_dir, budget_cny=1_000.0))
     assert result.plan.attrs["status"] == "infeasible"
-    assert "plan saves" not in scenarios.format_summary(result)
+    assert "plan saves" not in report.format_summary(result)
 
 
 def hard_instance(seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -919,6 +921,6 @@ def test_time_limit_returns_best_plan_with_gap():
     through = plan["site_id"].values.astype(str)
     built = pd.Series(plan["site_built"].values, index=plan["site"].values)
     assert built.reindex(through[through != ""]).all()
-    total = float(plan["cost"].sum() + plan["site_cost"].sum())
+    total = float(plan["npv_cost"].sum() + plan["site_cost"].sum())
     assert total == pytest.approx(a["total_cost"], rel=1e-9)
     assert a["objective"] == pytest.approx(a["total_cost"], rel=1e-9)

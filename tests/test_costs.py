@@ -54,10 +54,14 @@ def test_npv_equal_life_and_horizon_is_capex_plus_annuity():
 
 
 def test_affordable_tariff_caps_at_share_and_list():
-    t = appraisal.affordable_tariff(
-        np.array([600.0, 5000.0]), np.array([3.0, 3.0]), share=0.02, list_tariff=50.0
-    )
+    income, size = np.array([600.0, 5000.0]), np.array([3.0, 3.0])
+    t = appraisal.affordable_tariff(income, size, share=0.02, basis="household", list_tariff=50.0)
     np.testing.assert_allclose(t, [36.0, 50.0])
+    # the A4AI / Broadband Commission basis: 2% of income per person
+    t = appraisal.affordable_tariff(income, size, share=0.02, basis="per_capita", list_tariff=50.0)
+    np.testing.assert_allclose(t, [12.0, 50.0])
+    with pytest.raises(ValueError, match="per_capita"):
+        appraisal.affordable_tariff(income, size, share=0.02, basis="family", list_tariff=50.0)
 
 
 def test_household_size_defaults_where_no_households():
@@ -65,18 +69,38 @@ def test_household_size_defaults_where_no_households():
     np.testing.assert_allclose(got, [3.0, 3.3])
 
 
-def test_revenue_npv_is_an_annuity_of_monthly_revenue():
-    # 10 subscribers at CNY 36/month, 50% margin, over (P/A, 10%, 10) = 6.1446
+def test_revenue_npv_without_ramp_is_an_annuity_of_monthly_revenue():
+    # 25 households, 40% take-up from year 1: 10 subscribers at CNY 36/month, 50% margin,
+    # over (P/A, 10%, 10) = 6.1446
+    path = appraisal.take_up_path(0.4, 0.0, 10)
     got = appraisal.revenue_npv(
-        np.array([36.0]), np.array([10.0]), margin=0.5, rate=0.10, horizon_years=10
+        np.array([36.0]), np.array([0.0]), np.array([25.0]), path, margin=0.5, rate=0.10
     )
     assert got[0] == pytest.approx(36.0 * 12 * 10 * 0.5 * 6.1446, rel=1e-5)
 
 
-def test_net_cost_and_subsidy_floor_at_zero():
-    net, subsidy = appraisal.net_cost_and_subsidy(np.array([100.0, 100.0]), np.array([40.0, 150.0]))
-    np.testing.assert_allclose(net, [60.0, -50.0])
-    np.testing.assert_allclose(subsidy, [60.0, 0.0])
+def test_revenue_is_incremental_over_todays_spend():
+    path = appraisal.take_up_path(1.0, 0.0, 10)
+    got = appraisal.revenue_npv(
+        np.array([36.0, 36.0, 36.0]),
+        np.array([0.0, 6.0, 40.0]),
+        np.array([1.0, 1.0, 1.0]),
+        path,
+        margin=1.0,
+        rate=0.10,
+    )
+    np.testing.assert_allclose(got, np.array([36.0, 30.0, 0.0]) * 12 * 6.1446, rtol=1e-5)
+
+
+def test_discount_factors_sum_to_the_annuity_factor():
+    assert appraisal.discount_factors(0.08, 15).sum() == pytest.approx(8.5595, abs=5e-5)
+
+
+def test_subsidy_floors_at_zero_and_adds_the_site_share():
+    got = appraisal.subsidy(
+        np.array([100.0, 100.0, 100.0]), np.array([0.0, 0.0, 30.0]), np.array([40.0, 150.0, 40.0])
+    )
+    np.testing.assert_allclose(got, [60.0, 0.0, 90.0])
 
 
 def test_hop_capex_by_length_class():
@@ -116,7 +140,27 @@ def test_build_options_on_synthetic_region(synth_region_dir):
     assert not t.duplicated(["village_id", "option_id"]).any()
     lte = t[t.technology == "lte"]
     assert len(lte) > 0 and set(lte["site_id"]) <= set(opts.sites["site_id"])
+    np.testing.assert_allclose(t["net_cost"], t["cost"] - t["revenue_npv"])
     np.testing.assert_allclose(t["subsidy"], np.maximum(t["net_cost"], 0))
+    existing = t.option_id == "existing"
+    assert (t.loc[existing, "revenue_npv"] == 0).all()
+    assert t.loc[existing, "tariff_monthly"].isna().all()
+    assert (t.loc[~existing, "tariff_monthly"] > 0).all()
+    assert (t["opex_per_year"] >= 0).all() and (t["capex"] >= 0).all()
+    # capex and opex per year give the NPV cost (one appraisal convention)
+    fib = catalog.load_catalog()["fiber"]
+    f = t[t.technology == "fiber"]
+    np.testing.assert_allclose(
+        f["cost"],
+        appraisal.npv(
+            f["capex"],
+            f["opex_per_year"],
+            rate=0.08,
+            horizon_years=15,
+            lifetime_years=fib["lifetime_years"],
+        ),
+        rtol=1e-12,
+    )
     assert np.isfinite(opts.sites["cost"]).all()
     # deterministic
     again = costs.build_options(region).table

@@ -37,6 +37,7 @@ LAYERS = {
     "optimize": 9,
     "fiberplan": 10,
     "scenarios": 11,
+    "report": 12,
     "synthetic": 12,
     "plot": 12,
     "cli": 13,

@@ -149,11 +149,13 @@ def check_plan(
     keys = list(
         zip(plan["village"].to_numpy()[served], plan["option_id"].to_numpy()[served], strict=True)
     )
-    np.testing.assert_allclose(plan["cost"].to_numpy()[served], chosen.loc[keys, "cost"].to_numpy())
+    np.testing.assert_allclose(
+        plan["npv_cost"].to_numpy()[served], chosen.loc[keys, "cost"].to_numpy()
+    )
     needed = {s for s in chosen.loc[keys, "site_id"].fillna("") if s}
     built = set(plan["site"].to_numpy()[plan["site_built"].to_numpy()])
     assert needed == built, "a site is built exactly when a chosen option needs it"
-    total = float(plan["cost"].sum() + plan["site_cost"].sum())
+    total = float(plan["npv_cost"].sum() + plan["site_cost"].sum())
     assert plan.attrs["total_cost"] == pytest.approx(total)
     w = plan["weight"].to_numpy()
     assert plan.attrs["coverage_share"] == pytest.approx(
@@ -455,7 +457,7 @@ def test_statistics_attrs_present_and_consistent(tmp_path: Path) -> None:
     plan.to_netcdf(path)
     with xr.open_dataset(path) as back:
         assert back.attrs["status"] == "optimal"
-        assert back["site_cost"].attrs["units"] == "CNY"
+        assert back["site_cost"].attrs["units"].startswith("CNY")
 
 
 def test_shadow_price_of_coverage_and_binding_constraints() -> None:
@@ -793,3 +795,186 @@ def test_villages_basis_counts_villages() -> None:
     by_count = optimize.plan(options, sites, exact(coverage_target=0.5, coverage_basis="villages"))
     assert list(by_weight["served"].values) == [True, False]
     assert list(by_count["served"].values) == [False, True]
+
+
+# ------------------------------------------------------- one Policy, budget basis, status rule
+
+
+def test_policy_speaks_the_scenario_vocabulary() -> None:
+    assert optimize.COVERAGE_BASES == ("population", "villages")
+    assert optimize.Policy().coverage_basis == "population"
+    with pytest.raises(ScenarioError, match="coverage_basis must be one of"):
+        optimize.Policy(coverage_basis="weight")
+    with pytest.raises(ScenarioError, match="budget_basis must be one of"):
+        optimize.Policy(budget=1.0, budget_basis="opex")
+
+
+def test_policy_for_maps_every_policy_field() -> None:
+    """Every PolicyConfig field reaches optimize.Policy, or costs.build_options reads it."""
+    import inspect
+
+    from universal_service import costs, scenarios, schema
+
+    cfg = schema.ScenarioConfig.model_validate(
+        {
+            "policy": {
+                "coverage_target": 0.9,
+                "coverage_basis": "villages",
+                "district_targets": {"d1": 0.5},
+                "budget_cny": 1.5e7,
+                "budget_basis": "subsidy",
+                "objective": "min_subsidy",
+                "min_quality": 2,
+            },
+            "solve": {
+                "solver": "cbc",
+                "time_limit_s": 7.0,
+                "mip_gap": 0.01,
+                "threads": 2,
+                "seed": 5,
+            },
+        }
+    )
+    got = scenarios.policy_for(cfg)
+    mapped = {
+        "coverage_target": 0.9,
+        "coverage_basis": "villages",
+        "district_targets": {"d1": 0.5},
+        "budget_cny": 1.5e7,
+        "budget_basis": "subsidy",
+        "objective": "min_subsidy",
+        "min_quality": 2,
+    }
+    renamed = {"budget_cny": "budget"}
+    for name, value in mapped.items():
+        assert getattr(got, renamed.get(name, name)) == value, name
+    for name, value in {
+        "solver": "cbc",
+        "time_limit_s": 7.0,
+        "mip_gap": 0.01,
+        "threads": 2,
+        "seed": 5,
+    }.items():
+        assert getattr(got, name) == value, name
+    priced = inspect.getsource(costs)
+    for name in schema.PolicyConfig.model_fields:
+        assert name in mapped or f"policy.{name}" in priced, (
+            f"policy.{name} reaches neither optimize.Policy nor costs.build_options"
+        )
+    for name in schema.SolveConfig.model_fields:
+        assert hasattr(got, name), f"solve.{name} does not reach optimize.Policy"
+
+
+def _budget_instance() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """a: dear but profitable and cheap to build; b, c: share site s, cheap NPV, dear capex."""
+    options = pd.DataFrame(
+        {
+            "village_id": ["a", "b", "c"],
+            "option_id": ["f", "m", "m"],
+            "technology": ["fiber", "4g", "4g"],
+            "site_id": ["", "s", "s"],
+            "cost": [10.0, 3.0, 3.0],
+            "capex": [2.0, 8.0, 8.0],
+            "subsidy": [0.0, 3.0, 3.0],
+            "weight": [5.0, 3.0, 3.0],
+        }
+    )
+    sites = pd.DataFrame({"site_id": ["s"], "cost": [4.0], "capex": [1.0]})
+    return options, sites
+
+
+@pytest.mark.parametrize(
+    ("basis", "served"),
+    [("npv_cost", {"b", "c"}), ("capex", {"a"}), ("subsidy", {"a", "b", "c"})],
+)
+def test_budget_limits_the_money_of_its_basis(basis: str, served: set[str]) -> None:
+    options, sites = _budget_instance()
+    policy = exact(objective="max_coverage", budget=10.0, budget_basis=basis)
+    plan = optimize.plan(options, sites, policy)
+    assert plan.attrs["status"] == "optimal"
+    assert set(plan["village"].values[plan["served"].values]) == served
+    # the money spent, recomputed from the solution and the tables
+    chosen = options.set_index("village_id").loc[sorted(served)]
+    per_option = {"npv_cost": "cost", "capex": "capex", "subsidy": "subsidy"}[basis]
+    per_site = "capex" if basis == "capex" else "cost"
+    built = plan["site"].values[plan["site_built"].values]
+    spent = chosen[per_option].sum() + sites.set_index("site_id").loc[built, per_site].sum()
+    assert spent <= 10.0 + 1e-9
+    assert plan.attrs["budget_spent"] == pytest.approx(spent)
+    assert plan.attrs["budget_basis"] == basis
+
+
+def test_budget_shadow_price_is_cny_per_unit_covered() -> None:
+    options, sites = _budget_instance()
+    plan = optimize.plan(options, sites, exact(objective="max_coverage", budget=9.0))
+    dual = plan.attrs["dual_budget"]
+    assert dual > 0
+    assert plan.attrs["budget_cny_per_unit_covered"] == pytest.approx(1.0 / dual)
+    slack = optimize.plan(options, sites, exact(objective="max_coverage", budget=100.0))
+    assert math.isnan(slack.attrs["budget_cny_per_unit_covered"])
+
+
+def test_capex_budget_needs_capex_columns() -> None:
+    options, sites = _budget_instance()
+    policy = exact(objective="max_coverage", budget=10.0, budget_basis="capex")
+    with pytest.raises(InputDataError, match="no 'capex' column"):
+        optimize.plan(options.drop(columns="capex"), sites, policy)
+    with pytest.raises(InputDataError, match="sites have no 'capex' column"):
+        optimize.plan(options, sites.drop(columns="capex"), policy)
+
+
+def test_greedy_and_dominance_respect_the_budget_basis() -> None:
+    """A cheaper-NPV, dearer-capex option must not replace the one a capex budget allows."""
+    options = pd.DataFrame(
+        {
+            "village_id": ["a", "a"],
+            "option_id": ["cheap_npv", "cheap_capex"],
+            "technology": ["fiber", "4g"],
+            "site_id": "",
+            "cost": [1.0, 2.0],
+            "capex": [9.0, 1.0],
+            "weight": 1.0,
+        }
+    )
+    sites = pd.DataFrame(columns=["site_id", "cost", "capex"])
+    for warm in (True, False):
+        policy = exact(objective="max_coverage", budget=5.0, budget_basis="capex", warm_start=warm)
+        plan = optimize.plan(options, sites, policy)
+        assert list(plan["option_id"].values) == ["cheap_capex"]
+        base = optimize.baseline(options, sites, policy)
+        assert list(base["option_id"].values) == ["cheap_capex"]
+
+
+@pytest.mark.parametrize(
+    ("status", "objective", "bound", "expected"),
+    [
+        ("optimal", 100.0, 99.995, "optimal"),  # gap 5e-5 <= 1e-4
+        ("optimal", 100.0, 99.0, "time_limit"),  # gap 1e-2 > 1e-4: no proof of optimality
+        ("time_limit", 100.0, 100.0, "optimal"),
+        ("time_limit", 100.0, math.nan, "time_limit"),
+        ("optimal", 0.0, -1e-9, "optimal"),  # within the absolute tolerance
+        ("infeasible", math.nan, math.nan, "infeasible"),
+    ],
+)
+def test_status_is_optimal_only_within_mip_gap(status, objective, bound, expected) -> None:
+    from universal_service.optimize import solve
+
+    assert solve._status(status, objective, bound, 1, optimize.Policy(mip_gap=1e-4)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "objective", "basis"),
+    [
+        (None, "min_cost", "npv_cost"),
+        ("villages_98_least_subsidy", "min_subsidy", "npv_cost"),
+        ("villages_98_fund", "max_coverage", "subsidy"),
+    ],
+)
+def test_villages_98_scenario_is_one_line_each(name, objective, basis) -> None:
+    from universal_service import scenarios
+
+    path = Path(__file__).parents[1] / "data" / "scenarios" / "villages_98.yaml"
+    policy = scenarios.policy_for(scenarios.load_scenario(path, scenario=name).config)
+    assert policy.coverage_basis == "villages"
+    assert (policy.objective, policy.budget_basis) == (objective, basis)
+    assert policy.coverage_target == (None if objective == "max_coverage" else 0.98)

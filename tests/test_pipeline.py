@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from universal_service import costs, scenarios
+from universal_service import costs, report, scenarios
 from universal_service.cli import app
 
 from .conftest import BUNDLED, ROOT
@@ -39,13 +39,17 @@ def bundled_result() -> scenarios.ScenarioResult:
 @pytest.mark.slow
 def test_bundled_baseline_objective(bundled_result):
     a = bundled_result.plan.attrs
-    assert a["status"] == "optimal"
+    # the reported plan comes from the MILP <-> Steiner heuristic: "feasible" with its gap to a
+    # valid bound unless that gap closes; the first MILP (own routes) is proved optimal
+    assert a["status_method"] == "heuristic" and a["status"] in {"optimal", "feasible"}
+    assert a["milp_status"] == "optimal"
     # the recorded optimum of the first MILP, within twice the gap tolerance of either solve
     assert a["milp_total_cost"] == pytest.approx(BASELINE_MILP_OBJECTIVE_CNY, rel=2e-4)
     assert a["total_cost"] == pytest.approx(BASELINE_SHARED_TOTAL_CNY, rel=5e-3)
     assert a["total_cost"] <= a["milp_total_cost"]
     assert a["bound"] <= a["objective"] + 1e-6
-    assert a["lp_bound"] <= a["bound"] + 1e-3
+    assert a["lp_bound"] <= a["milp_bound"] + 1e-3  # the own-routes MILP: LP <= its MILP bound
+    assert a["milp_bound"] <= a["milp_objective"] + 1e-6
     assert a["fiber_trench_lower_bound_m"] <= a["fiber_trench_shared_m"] + 1e-6
 
 
@@ -58,12 +62,12 @@ def test_readme_shows_what_the_plan_command_prints(bundled_result):
     shown = readme[start : readme.index("\n```", start)].splitlines()
     printed = [
         line
-        for line in scenarios.format_summary(bundled_result).splitlines()
+        for line in report.format_summary(bundled_result).splitlines()
         if not line.startswith("  timings:")
     ]
 
     def same_solver(lines: list[str]) -> list[str]:  # the installed HiGHS version may differ
-        return [re.sub(r"solver: highs [0-9.]+,", "solver: highs X,", line) for line in lines]
+        return [re.sub(r"solver highs [0-9.]+", "solver highs X", line) for line in lines]
 
     assert same_solver(shown) == same_solver(printed), "update README.md's example output"
 
@@ -88,15 +92,38 @@ def test_bundled_plan_invariants(bundled_result):
         for s, vid in zip(site[through], plan["village"].values[through], strict=True)
     )
     # total cost recomputed from chosen options and built sites
-    total = plan["cost"].sum() + plan["site_cost"].where(plan["site_built"], 0).sum()
+    total = plan["npv_cost"].sum() + plan["site_cost"].where(plan["site_built"], 0).sum()
     assert float(total) == pytest.approx(plan.attrs["total_cost"], rel=1e-9)
     # the baseline is no cheaper (the acceptance target is >= 10% saving; see benchmarks/)
     assert bundled_result.baseline.attrs["total_cost"] > plan.attrs["total_cost"]
 
 
 @pytest.mark.slow
+def test_bundled_money_invariants_from_plan_nc_alone(bundled_result, tmp_path):
+    """Issue 15's invariants, recomputed from the written plan.nc without any other object."""
+    paths = report.write(bundled_result, tmp_path)
+    with xr.open_dataset(paths["plan"]) as ds:
+        p = ds.load()
+    a = p.attrs
+    built = p["site_built"].values.astype(bool)
+    site_cost = float(p["site_cost"].values[built].sum())
+    assert a["total_subsidy"] == pytest.approx(float(p["subsidy"].sum()), rel=1e-9)
+    # the documented rule: chosen options' NPV cost plus the built sites' cost
+    assert a["total_npv_cost"] == pytest.approx(float(p["npv_cost"].sum()) + site_cost, rel=1e-9)
+    assert float(p["site_share"].sum()) == pytest.approx(site_cost, rel=1e-9)
+    subsidy = np.maximum(p["npv_cost"] + p["site_share"] - p["revenue_npv"], 0.0)
+    np.testing.assert_allclose(p["subsidy"].values, subsidy.values, rtol=1e-9, atol=1e-6)
+    assert a["objective_name"] == "min_cost"
+    assert a["objective"] == pytest.approx(a["total_npv_cost"], rel=1e-9)
+    assert a["gap"] == pytest.approx((a["objective"] - a["bound"]) / a["objective"], rel=1e-9)
+    assert a["bound"] <= a["objective"] + 1e-6
+    assert (a["status"] == "optimal") == (a["gap"] <= a["mip_gap_tolerance"] + 1e-12)
+    assert a["coverage_basis"] == bundled_result.scenario.config.policy.coverage_basis
+
+
+@pytest.mark.slow
 def test_bundled_outputs_written(bundled_result, tmp_path):
-    paths = scenarios.write(bundled_result, tmp_path)
+    paths = report.write(bundled_result, tmp_path)
     assert {p.name for p in paths.values()} == {
         "plan.nc",
         "villages.gpkg",
@@ -105,11 +132,14 @@ def test_bundled_outputs_written(bundled_result, tmp_path):
         "summary.csv",
     }
     with xr.open_dataset(paths["plan"]) as ds:
-        assert ds.attrs["status"] == "optimal" and ds.sizes["village"] == 1519
+        # the shared-trench plan is a heuristic result: feasible, with its gap to a valid bound
+        assert ds.attrs["status_method"] == "heuristic" and ds.sizes["village"] == 1519
+        assert ds.attrs["status"] in {"optimal", "feasible"}
     s = pd.read_csv(paths["summary"], index_col=0)
     assert s.loc["total", "villages"] == 1519
-    assert s.loc["total", "cost_cny"] == pytest.approx(
-        bundled_result.plan.attrs["total_cost"], rel=1e-6
+    npv = next(c for c in s.columns if c.startswith("NPV cost ["))
+    assert s.loc["total", npv] == pytest.approx(
+        bundled_result.plan.attrs["total_npv_cost"], rel=1e-6
     )
     assert not list(tmp_path.glob(".*part*"))
 
@@ -117,7 +147,7 @@ def test_bundled_outputs_written(bundled_result, tmp_path):
 def test_cli_plan_on_synthetic_region(synth_region_dir, tmp_path):
     res = CliRunner().invoke(app, ["plan", str(synth_region_dir), "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
-    assert "status optimal" in res.output and "coverage:" in res.output
+    assert re.search(r"plan status: (optimal|feasible)", res.output) and "coverage:" in res.output
     assert (tmp_path / "o" / "plan.nc").exists()
 
 
@@ -169,8 +199,8 @@ def test_cli_help_lists_commands():
 
 
 def test_same_inputs_same_summary(synth_region_dir):
-    a = scenarios.format_summary(scenarios.run(_synth(synth_region_dir)))
-    b = scenarios.format_summary(scenarios.run(_synth(synth_region_dir)))
+    a = report.format_summary(scenarios.run(_synth(synth_region_dir)))
+    b = report.format_summary(scenarios.run(_synth(synth_region_dir)))
     strip = [ln for ln in a.splitlines() if "timings" not in ln]
     assert strip == [ln for ln in b.splitlines() if "timings" not in ln]
 
@@ -200,6 +230,6 @@ def test_write_clears_temporaries_of_a_killed_run(synth_region_dir, tmp_path):
     stale.write_text("half a file from a run killed with SIGKILL")
     other = out / "notes.txt"
     other.write_text("not ours")
-    scenarios.write(scenarios.run(_synth(synth_region_dir)), out)
+    report.write(scenarios.run(_synth(synth_region_dir)), out)
     assert not stale.exists() and other.exists()
     assert not list(out.glob(".*part*"))

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from universal_service import io, optimize, scenarios, synthetic
+from universal_service import io, optimize, report, scenarios, synthetic
 
 SETTINGS = {
     "derandomize": True,
@@ -64,13 +64,16 @@ def test_random_regions_load_and_plan(n_villages, n_districts, seed, dem_shape):
         assert region.villages["village_id"].is_unique
         result = scenarios.run(_baseline_for(root), region=region)
         plan, a = result.plan, result.plan.attrs
-        assert a["status"] == "optimal"  # satellite reaches every village: always feasible
+        # satellite reaches every village: always feasible (the shared-trench plan is a heuristic
+        # result, "optimal" only when its gap to the bound closes)
+        assert a["status"] in {"optimal", "feasible"}
         assert sorted(plan["village"].values) == sorted(region.villages["village_id"])
         assert a["coverage_share"] >= a["coverage_target"] - 1e-9
-        s = scenarios.summary(result)
+        s = report.summary(result)
         assert s.loc["total", "villages"] == n_villages
-        assert s.loc["total", "cost_cny"] == pytest.approx(a["total_cost"], rel=1e-9, abs=1e-6)
-        assert "timings:" in scenarios.format_summary(result)
+        npv = next(c for c in s.columns if c.startswith("NPV cost ["))
+        assert s.loc["total", npv] == pytest.approx(a["total_npv_cost"], rel=1e-9, abs=1e-6)
+        assert "timings:" in report.format_summary(result)
 
 
 instances = st.fixed_dictionaries(
@@ -89,7 +92,7 @@ def _instance(p: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _spent(plan) -> float:
     """Total NPV cost recomputed from the plan's arrays [CNY]."""
-    return float(plan["cost"].sum() + plan["site_cost"].where(plan["site_built"], 0.0).sum())
+    return float(plan["npv_cost"].sum() + plan["site_cost"].where(plan["site_built"], 0.0).sum())
 
 
 @settings(max_examples=100, **SETTINGS)
@@ -133,7 +136,7 @@ def test_plan_never_exceeds_budget(inst, share, objective, target):
 @given(
     inst=instances,
     shares=st.lists(st.floats(min_value=0.0, max_value=1.2), min_size=2, max_size=5),
-    basis=st.sampled_from(["weight", "villages"]),
+    basis=st.sampled_from(["population", "villages"]),
 )
 def test_coverage_never_falls_when_budget_rises(inst, shares, basis):
     options, sites = _instance(inst)

@@ -43,6 +43,25 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+def _set_values(pairs: list[str]) -> dict[str, object]:
+    """``--set key=value`` pairs as a dotted-key mapping; an empty value is an error, not null."""
+    from . import scenarios
+
+    empty = [
+        p.split("=", 1)[0].strip() for p in pairs if "=" in p and not p.split("=", 1)[1].strip()
+    ]
+    if empty:
+        raise ScenarioError(
+            "; ".join(
+                f"--set {k}= has an empty value: it is not read as null (that would silently "
+                f"remove '{k}'). Give a value (e.g. --set {k}=1), or write --set {k}=null if "
+                "you really mean to unset it"
+                for k in empty
+            )
+        )
+    return scenarios.parse_set(pairs)
+
+
 @app.command()
 def plan(
     region: Annotated[
@@ -65,7 +84,7 @@ def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Plan one scenario on a region, print the summary and write the results to --out."""
-    from . import scenarios
+    from . import outputs, report, scenarios
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -73,21 +92,32 @@ def plan(
     )
     _absorb_highs_banner()
     try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)  # before the plan is computed
         sc = scenarios.load_scenario(
             scenario,
             scenario=name,
             overrides=override or (),
-            set_values=scenarios.parse_set(set_ or ()),
+            set_values=_set_values(set_ or []),
         )
         if region is not None:
             sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
         result = scenarios.run(sc)
-        paths = scenarios.write(result, out)
     except (InputDataError, ScenarioError, SolverError) as exc:
         _fail(exc)
-    typer.echo(scenarios.format_summary(result))
+    try:
+        paths = report.write(result, out)
+    except InputDataError as exc:
+        _fail(exc)
+    except OSError as exc:  # e.g. the disk filled up while writing
+        _fail(
+            OSError(
+                f"--out {out}: could not write the outputs ({exc}); the folder still holds the "
+                "previous output set, if any. Free space or fix the folder and run again."
+            )
+        )
+    typer.echo(report.format_summary(result))
     typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
-    if result.plan.attrs.get("status") not in {"optimal", "time_limit"}:
+    if result.plan.attrs.get("status") not in {"optimal", "feasible", "time_limit"}:
         raise typer.Exit(code=1)
 
 
@@ -106,7 +136,10 @@ def validate(
         f"{r.name}: {len(r.villages)} villages in {len(r.districts)} districts, "
         f"{len(r.pops)} PoPs, {len(r.towers)} towers, {len(r.roads)} road lines, "
         f"DEM {r.dem.sizes['y']}x{r.dem.sizes['x']} in {r.crs.to_string()}: OK"
+        + (f", with {len(r.warnings)} warnings:" if r.warnings else "")
     )
+    for w in r.warnings:
+        typer.echo(f"  - {w}")
 
 
 @app.command()

@@ -27,13 +27,21 @@ TABLE_COLUMNS = (
     "site_id",
     "cost",
     "capex",
+    "opex_per_year",
     "capex_npv",
     "opex_npv",
+    "revenue_npv",
+    "tariff_monthly",
+    "affordable_monthly",
+    "demand_subsidy_npv",
     "net_cost",
     "subsidy",
     "quality",
     "weight",
     "district_id",
+    "population",
+    "households",
+    "existing_service",
     "counts_as_covered",
     "detail",
 )
@@ -47,16 +55,27 @@ class Options:
     ----------
     table : pandas.DataFrame
         Long format, one row per village x option: ``village_id``, ``option_id``, ``technology``,
-        ``site_id`` ("" when not shared), ``cost`` (NPV [CNY]), ``capex``, ``opex_npv``,
-        ``net_cost`` (cost minus NPV of revenue at the affordable tariff [CNY]), ``subsidy``
-        (net cost floored at 0 [CNY]), ``quality``, ``weight``, ``district_id``,
-        ``counts_as_covered``, ``detail`` (route length, hop length, serving site...).
+        ``site_id`` ("" when not shared), ``cost`` (NPV cost [CNY], what the optimizer reads),
+        ``capex`` (undiscounted, first installation [CNY]), ``opex_per_year`` [CNY/yr],
+        ``capex_npv`` and ``opex_npv`` [CNY], ``revenue_npv`` (NPV of the incremental revenue at
+        the village's tariff, :func:`universal_service.appraisal.revenue_npv`; 0 for the
+        existing option [CNY]), ``tariff_monthly`` (the village's regulated tariff [CNY/month];
+        NaN for the existing option), ``affordable_monthly`` (the village's affordability cap
+        [CNY/month]), ``demand_subsidy_npv`` (NPV of the demand-side subsidy that brings the
+        tariff down to the cap [CNY]; 0 for the existing option), ``net_cost`` (``cost - revenue_npv`` [CNY], the linear
+        per-option price of the ``min_subsidy`` objective), ``subsidy`` (the option's subsidy
+        without any site share, :func:`universal_service.appraisal.subsidy` with a zero share
+        [CNY]; the Plan's ``subsidy`` adds the site share), ``quality``, ``weight``,
+        ``district_id``, ``population``, ``households``, ``existing_service`` (village
+        attributes repeated on each row, carried into the Plan), ``counts_as_covered``,
+        ``detail`` (route length, hop length, serving site...).
     sites : pandas.DataFrame
         Shared candidate sites: ``site_id``, ``kind`` (tower/village/hilltop), ``x``, ``y``,
         ``cost`` (NPV [CNY] incl. backhaul and power), ``capex``, ``backhaul``.
     villages : geopandas.GeoDataFrame
         Villages with terrain and demand attributes (``elevation_m``, ``slope_deg``,
-        ``tariff_cny_per_month``, ``revenue_npv``, ``fiber_route_km``...).
+        ``affordable_monthly`` (the affordability cap), ``tariff_monthly``, ``above_cap``,
+        ``revenue_npv``, ``demand_subsidy_npv``, ``fiber_route_km``...).
     coverage : pandas.DataFrame
         The site x village coverage pairs from :func:`universal_service.radio.coverage_matrix`.
     graph : networkx.Graph
@@ -76,7 +95,7 @@ class Options:
         t = self.table.copy()
         t["slot"] = t.groupby("village_id").cumcount()
         ds = t.set_index(["village_id", "slot"])[
-            ["technology", "site_id", "cost", "net_cost", "quality"]
+            ["technology", "site_id", "cost", "revenue_npv", "net_cost", "quality"]
         ].to_xarray()
         return ds.rename({"village_id": "village", "slot": "option"})
 
@@ -109,13 +128,19 @@ def fiber_cost(
     w = np.asarray(trench_weighted_km, float)
     km = np.asarray(trench_km, float)
     capex = fib["capex_cny"] + fib["capex_cny_per_km"] * w
-    opex = fib["opex_cny_per_year"] + fib["opex_cny_per_km_year"] * km
     life = fib["lifetime_years"]
     return (
         capex,
         appraisal.npv(capex, 0.0, rate=rate, horizon_years=horizon, lifetime_years=life),
-        appraisal.npv(0.0, opex, rate=rate, horizon_years=horizon, lifetime_years=life),
+        appraisal.npv(
+            0.0, fiber_opex(km, fib), rate=rate, horizon_years=horizon, lifetime_years=life
+        ),
     )
+
+
+def fiber_opex(trench_km: np.ndarray, fib: dict[str, Any]) -> np.ndarray:
+    """Annual upkeep of fiber to a village with a route of ``trench_km`` [km] [CNY/yr]."""
+    return fib["opex_cny_per_year"] + fib["opex_cny_per_km_year"] * np.asarray(trench_km, float)
 
 
 def build_options(
@@ -191,7 +216,13 @@ def build_options(
 def _village_attributes(
     region: Region, slope: xr.DataArray, policy: PolicyConfig, catalog: Catalog
 ) -> gpd.GeoDataFrame:
-    """Villages with elevation, slope, affordable tariff, revenue NPV and coverage weight."""
+    """Villages with elevation, slope, tariff, revenue and demand-side subsidy NPV, and weight.
+
+    The money comes from :mod:`universal_service.appraisal`: the affordability cap on the
+    policy's basis, the regulated tariff under its tariff rule, the take-up path, the
+    incremental revenue over today's spend, and the demand-side subsidy where the tariff is
+    above the cap.
+    """
     rate, horizon = policy.discount_rate, policy.horizon_years
     v = region.villages.copy()
     vx, vy = v.geometry.x.to_numpy(), v.geometry.y.to_numpy()
@@ -201,16 +232,31 @@ def _village_attributes(
     hh_size = appraisal.household_size(
         v["population"].to_numpy(float), hh, catalog.meta["household_size_default"]
     )
-    tariff = appraisal.affordable_tariff(
+    cap = appraisal.affordable_tariff(
         v["income_monthly"].to_numpy(float),
         hh_size,
         share=policy.affordability_share,
+        basis=policy.affordability_basis,
         list_tariff=float(catalog.meta["list_tariff_cny_per_month"]),
     )
-    v["tariff_cny_per_month"] = tariff
-    v["revenue_npv"] = appraisal.revenue_npv(
-        tariff, hh * policy.take_up, margin=policy.revenue_margin, rate=rate, horizon_years=horizon
+    tariff = appraisal.village_tariffs(
+        cap,
+        rule=policy.tariff_rule,
+        uniform_monthly=policy.uniform_tariff_monthly,
+        affordable_share=policy.uniform_affordable_share,
     )
+    path = appraisal.take_up_path(
+        policy.take_up, policy.take_up_ramp_years, horizon, policy.take_up_ramp
+    )
+    spend = v["existing_service"].astype(str).map(policy.existing_spend_monthly).fillna(0.0)
+    v["affordable_monthly"] = cap
+    v["tariff_monthly"] = tariff
+    v["above_cap"] = tariff > cap + 1e-9
+    v["existing_spend_monthly"] = spend.to_numpy(float)
+    v["revenue_npv"] = appraisal.revenue_npv(
+        tariff, spend.to_numpy(float), hh, path, margin=policy.revenue_margin, rate=rate
+    )
+    v["demand_subsidy_npv"] = appraisal.demand_subsidy_npv(tariff, cap, hh, path, rate=rate)
     v["coverage_weight"] = _coverage_weights(v, policy.coverage_basis)
     return v
 
@@ -260,6 +306,7 @@ def _existing_options(v: gpd.GeoDataFrame) -> pd.DataFrame:
             "technology": "existing",
             "site_id": "",
             "capex": 0.0,
+            "opex_per_year": 0.0,
             "opex_npv": 0.0,
             "quality": 3,
             "detail": "broadband today: " + v["existing_service"].to_numpy().astype(str),
@@ -282,6 +329,7 @@ def _fiber_options(
             "technology": "fiber",
             "site_id": "",
             "capex": capex,
+            "opex_per_year": fiber_opex(route_km[ok], fib),
             "capex_npv": capex_npv,
             "opex_npv": opex_npv,
             "quality": int(fib["quality"]),
@@ -344,6 +392,7 @@ def _microwave_options(
             "technology": "microwave",
             "site_id": "",
             "capex": df["capex"].to_numpy(),
+            "opex_per_year": float(mw["opex_cny_per_year"]),
             "capex_npv": appraisal.npv(
                 df["capex"].to_numpy(), 0.0, rate=rate, horizon_years=horizon, lifetime_years=lt
             ),
@@ -400,6 +449,7 @@ def _lte_options(cov: pd.DataFrame, lte: dict[str, Any], rate: float, horizon: i
             "technology": "lte",
             "site_id": cov["site_id"].astype(str).to_numpy(),
             "capex": float(lte["capex_cny"]),
+            "opex_per_year": float(lte["opex_cny_per_year"]),
             "opex_npv": float(
                 appraisal.npv(
                     0.0,
@@ -439,6 +489,7 @@ def _satellite_options(
             "technology": "satellite",
             "site_id": "",
             "capex": capex,
+            "opex_per_year": float(opex),
             "capex_npv": appraisal.npv(
                 capex, 0.0, rate=rate, horizon_years=horizon, lifetime_years=lt
             ),
@@ -454,15 +505,25 @@ def _satellite_options(
 def _options_table(
     rows: list[pd.DataFrame], v: gpd.GeoDataFrame, policy: PolicyConfig
 ) -> pd.DataFrame:
-    """All technologies' rows in one table: cost, district, weight, net cost and subsidy."""
+    """All technologies' rows in one table: cost, revenue, tariff, net cost, village attributes.
+
+    The existing option earns no new revenue (the village keeps what it has) and has no tariff.
+    """
     table = pd.concat(rows, ignore_index=True)
     table["capex_npv"] = table["capex_npv"].fillna(0.0)
     table["cost"] = table["capex_npv"] + table["opex_npv"]
-    vi = v.set_index("village_id")
-    table["district_id"] = vi["district_id"].reindex(table["village_id"]).to_numpy()
-    table["weight"] = vi["coverage_weight"].reindex(table["village_id"]).to_numpy()
-    revenue = vi["revenue_npv"].reindex(table["village_id"]).to_numpy()
-    table["net_cost"], table["subsidy"] = appraisal.net_cost_and_subsidy(table["cost"], revenue)
+    vi = v.set_index("village_id").reindex(table["village_id"])
+    existing = (table["technology"] == "existing").to_numpy()
+    table["district_id"] = vi["district_id"].to_numpy()
+    table["weight"] = vi["coverage_weight"].to_numpy()
+    for col in ("population", "households", "existing_service"):
+        table[col] = vi[col].to_numpy()
+    table["revenue_npv"] = np.where(existing, 0.0, vi["revenue_npv"].to_numpy(float))
+    table["tariff_monthly"] = np.where(existing, np.nan, vi["tariff_monthly"].to_numpy(float))
+    table["affordable_monthly"] = vi["affordable_monthly"].to_numpy(float)
+    table["demand_subsidy_npv"] = np.where(existing, 0.0, vi["demand_subsidy_npv"].to_numpy(float))
+    table["net_cost"] = table["cost"] - table["revenue_npv"]
+    table["subsidy"] = appraisal.subsidy(table["cost"], 0.0, table["revenue_npv"])
     table["counts_as_covered"] = table["quality"] >= policy.min_quality
     table = table.sort_values(["village_id", "option_id"], kind="stable").reset_index(drop=True)
     return table[list(TABLE_COLUMNS)]

@@ -6,13 +6,15 @@ Steiner forest over the route graph (:func:`universal_service.network.shared_tre
 lower bound). Each tree edge's cost is split equally among the fiber villages downstream of it,
 so the shares sum to the tree's cost. The MILP is solved again with fiber priced at those shares
 (for villages on the tree) and at the cheapest spur to the tree (for the others); the Steiner
-forest is recomputed for the new fiber set; and the cheapest evaluated plan is kept. This is a
-heuristic for the joint (prize-collecting Steiner) problem: each sub-problem reports its own
-gap (the MILP to its bound, the forest to its lower bound), the joint problem has no bound here.
+forest is recomputed for the new fiber set; and the best evaluated plan is kept. This is a
+heuristic for the joint (prize-collecting Steiner) problem; its bound comes from the same plan
+MILP with each fiber trench priced at a lower bound of its share of any Steiner forest (the
+ball bound, :func:`trench_lower_bounds`), so the reported gap is the joint problem's own.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -24,8 +26,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import costs, network, optimize, steiner
+from . import appraisal, costs, network, optimize, steiner
 from .catalog import Catalog
+from .milp import relative_gap
+from .optimize.solve import price_plan
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +149,12 @@ def _fiber_nodes(plan: xr.Dataset) -> list[str]:
 def _recost(
     table: pd.DataFrame, lengths: pd.DataFrame, fib: dict[str, Any], rate: float, horizon: int
 ) -> pd.DataFrame:
-    """Options table with fiber rows re-priced for the given trench lengths per village node."""
+    """Options table with fiber rows re-priced for the given trench lengths per village node.
+
+    Capex, opex per year and NPV cost change with the trench; revenue does not (its column,
+    ``revenue_npv``, is the village's), so ``net_cost`` and ``subsidy`` are recomputed from it
+    with :func:`universal_service.appraisal.subsidy`, as :func:`costs.build_options` does.
+    """
     t = table.copy()
     is_f = (t["technology"] == "fiber").to_numpy()
     node = "v:" + t.loc[is_f, "village_id"].astype(str)
@@ -155,14 +164,16 @@ def _recost(
     capex, capex_npv, opex_npv = costs.fiber_cost(
         np.where(keep, w_km, 0.0), np.where(keep, km, 0.0), fib, rate, horizon
     )
-    idx = np.flatnonzero(is_f)[keep]
-    revenue = (t["cost"] - t["net_cost"]).to_numpy()
-    t.loc[t.index[idx], "capex"] = capex[keep]
-    t.loc[t.index[idx], "capex_npv"] = capex_npv[keep]
-    t.loc[t.index[idx], "opex_npv"] = opex_npv[keep]
-    t.loc[t.index[idx], "cost"] = capex_npv[keep] + opex_npv[keep]
-    t.loc[t.index[idx], "net_cost"] = t.loc[t.index[idx], "cost"] - revenue[idx]
-    t.loc[t.index[idx], "subsidy"] = np.maximum(t.loc[t.index[idx], "net_cost"], 0.0)
+    idx = t.index[np.flatnonzero(is_f)[keep]]
+    revenue = t.loc[idx, "revenue_npv"].to_numpy(float)
+    cost = capex_npv[keep] + opex_npv[keep]
+    t.loc[idx, "capex"] = capex[keep]
+    t.loc[idx, "opex_per_year"] = costs.fiber_opex(km[keep], fib)
+    t.loc[idx, "capex_npv"] = capex_npv[keep]
+    t.loc[idx, "opex_npv"] = opex_npv[keep]
+    t.loc[idx, "cost"] = cost
+    t.loc[idx, "net_cost"] = cost - revenue
+    t.loc[idx, "subsidy"] = appraisal.subsidy(cost, 0.0, revenue)
     return t
 
 
@@ -184,17 +195,144 @@ def _evaluate(
     st = network.shared_trench(G, fnodes, pops, time_limit_s=time_limit_s)
     shares = attribute_tree(st.tree, pops, fnodes, G)
     priced = _recost(table, shares, fib, rate, horizon)
-    key = pd.MultiIndex.from_arrays([priced["village_id"], priced["option_id"]])
-    cost = pd.Series(priced["cost"].to_numpy(), index=key)
-    net = pd.Series(priced["net_cost"].to_numpy(), index=key)
-    chosen = pd.MultiIndex.from_arrays([plan["village"].values, plan["option_id"].values])
-    served = plan["served"].values.astype(bool)
-    out["cost"].values[:] = np.where(served, cost.reindex(chosen).fillna(0.0).to_numpy(), 0.0)
-    out["net_cost"].values[:] = np.where(served, net.reindex(chosen).fillna(0.0).to_numpy(), 0.0)
-    site_total = float(plan["site_cost"].where(plan["site_built"], 0.0).sum())
-    out.attrs["total_cost"] = float(out["cost"].sum()) + site_total
-    out.attrs["total_net_cost"] = float(out["net_cost"].sum()) + site_total
+    out = price_plan(out, priced)
+    out.attrs["total_cost"] = out.attrs["total_npv_cost"]
+    out.attrs["total_net_cost"] = out.attrs["total_npv_cost"] - out.attrs["total_revenue_npv"]
     return out, st, shares
+
+
+def ball_radii(G: nx.Graph, candidates: list[str], *, length: str = "weight") -> pd.Series:
+    """Half the graph distance from each candidate node to its nearest other candidate.
+
+    One multi-source Dijkstra labels every node with its nearest candidate (its owner) and the
+    distance to it; the nearest other candidate of ``t`` is the cheapest ``d(u) + l(u, w) + d(w)``
+    over edges ``(u, w)`` with ``u`` owned by ``t`` and ``w`` by another candidate (the first edge
+    leaving ``t``'s cell on a shortest path to that candidate is such an edge, and every such sum
+    is the length of a walk from ``t`` to another candidate). O(E log V).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        Route graph; edge attribute ``length`` (default ``weight``) [m or m flat-equivalent]; an
+        edge without ``length_m`` uses its ``weight`` (as :func:`attribute_tree` does).
+    candidates : list of str
+        Nodes of ``G``: every node that could be a terminal or a root.
+    length : str
+        Edge attribute measured.
+
+    Returns
+    -------
+    pandas.Series
+        Radius per candidate [units of ``length``]; inf for a candidate alone in its component.
+    """
+    cand = [c for c in dict.fromkeys(candidates) if c in G]
+    dist: dict[Any, float] = {c: 0.0 for c in cand}
+    owner: dict[Any, Any] = {c: c for c in cand}
+    heap = [(0.0, i, c) for i, c in enumerate(cand)]
+    heapq.heapify(heap)
+    done: set[Any] = set()
+    counter = len(heap)
+
+    def edge_len(e: dict[str, Any]) -> float:
+        return float(e.get(length, e["weight"]) if length == "length_m" else e[length])
+
+    while heap:
+        d, _, n = heapq.heappop(heap)
+        if n in done:
+            continue
+        done.add(n)
+        for m, e in G[n].items():
+            nd = d + edge_len(e)
+            if nd < dist.get(m, np.inf):
+                dist[m], owner[m] = nd, owner[n]
+                counter += 1
+                heapq.heappush(heap, (nd, counter, m))
+    nearest = dict.fromkeys(cand, np.inf)
+    for u, w, e in G.edges(data=True):
+        ou, ow = owner.get(u), owner.get(w)
+        if ou is None or ow is None or ou == ow:
+            continue
+        via = dist[u] + edge_len(e) + dist[w]
+        nearest[ou] = min(nearest[ou], via)
+        nearest[ow] = min(nearest[ow], via)
+    return pd.Series({c: nearest[c] / 2.0 for c in cand}, dtype=float)
+
+
+def trench_lower_bounds(G: nx.Graph, villages: list[str], pops: list[str]) -> pd.DataFrame:
+    """A lower bound on each fiber village's share of any shared-trench forest [m, m flat-eq.].
+
+    The ball bound: let ``r_t`` be half the distance from village ``t`` to its nearest other
+    node that could be a terminal or a root (:func:`ball_radii` over ``villages`` and ``pops``).
+    For two such nodes ``t, s`` we have ``r_t + r_s <= d(t, s)``, so the open balls of radius
+    ``r_t`` around the villages are disjoint (the route graph taken as a metric space, edges as
+    segments). A forest joining a terminal set ``S`` of these villages to the PoPs connects each
+    ``t`` in ``S`` to a node at distance ``>= 2 r_t``, so it holds a path from ``t`` to the
+    ball's boundary, of length ``>= r_t`` inside the ball; the balls being disjoint, those
+    pieces are disjoint parts of the forest, whose length is therefore ``>= sum_{t in S} r_t``.
+    This holds for the flat-equivalent weight and for the physical length separately (the same
+    forest), so pricing each fiber village's trench at ``(r_t^weight, r_t^length)`` gives fiber
+    costs whose sum over any fiber set is at most that set's cost with any shared forest
+    (fiber cost is affine and increasing in both lengths, :func:`costs.fiber_cost`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the village nodes; ``weighted_m`` and ``length_m`` lower bounds.
+    """
+    cand = [*villages, *pops]
+    return pd.DataFrame(
+        {
+            "weighted_m": ball_radii(G, cand).reindex(villages),
+            "length_m": ball_radii(G, cand, length="length_m").reindex(villages),
+        },
+        index=villages,
+    )
+
+
+def _judge(
+    evaluated: xr.Dataset,
+    table: pd.DataFrame,
+    shares: pd.DataFrame,
+    sites: pd.DataFrame,
+    policy: optimize.Policy,
+    prices: tuple[dict[str, Any], float, int],
+) -> dict[str, Any]:
+    """The objective, money and feasibility of an evaluated plan, priced with its trench shares."""
+    priced = _recost(table, shares, *prices) if len(shares) else table
+    chosen = pd.Series(evaluated["option_id"].values, index=evaluated["village"].values)
+    return optimize.evaluate_plan(priced, sites, policy, chosen)
+
+
+def _honest_status(
+    a: dict[str, Any],
+    judged: dict[str, Any],
+    lower: xr.Dataset | None,
+    policy: optimize.Policy,
+) -> None:
+    """Set the reported plan's ``objective``, ``bound``, ``gap``, ``status`` and ``status_method``.
+
+    ``objective`` is the plan's own value under the scenario's objective with its shared trenches
+    ([CNY]; covered weight for max_coverage); ``bound`` is the dual bound of ``lower`` (the plan
+    MILP with fiber trenches at their ball lower bounds, :func:`trench_lower_bounds`), valid for
+    the shared-trench problem; ``status`` is "optimal" only when the gap is within ``mip_gap``.
+    """
+    maximise = policy.objective == "max_coverage"
+    objective = float(judged["covered_weight"] if maximise else judged["objective"])
+    bound = np.nan
+    if lower is not None and lower.attrs.get("status") in {"optimal", "time_limit"}:
+        bound = float(lower.attrs["coverage_bound" if maximise else "bound"])
+    gap = relative_gap(objective, bound, -1 if maximise else 1)
+    a["objective"], a["bound"], a["gap"] = objective, bound, gap
+    a["budget_spent"] = float(judged["budget_spent"])
+    a["status_method"] = "heuristic"
+    a["bound_method"] = "plan MILP with each fiber trench at its ball lower bound"
+    if judged["violated"]:
+        a["status"] = "infeasible"
+        a["infeasible_reason"] = "the shared-trench plan breaks " + ", ".join(judged["violated"])
+    elif np.isfinite(gap) and gap <= policy.mip_gap * (1 + 1e-9):
+        a["status"] = "optimal"
+    else:
+        a["status"] = "feasible"
 
 
 def design(
@@ -227,17 +365,31 @@ def design(
     Returns
     -------
     FiberDesign
-        The cheapest evaluated plan (its ``cost`` uses shared trenches) and its fiber forest.
+        The best evaluated plan under the policy's objective (its fiber villages priced with
+        shared trenches) that keeps the policy's targets and budget, and its fiber forest. When
+        the options offer fiber, the plan's attrs describe the shared-trench problem honestly
+        (:func:`_honest_status`): ``objective`` its own value, ``bound`` the lower-bound MILP's,
+        ``gap``, ``status`` ("optimal" within ``mip_gap``, else "feasible") and ``status_method``
+        "heuristic"; the input MILP's figures (fiber at own routes) stay as ``milp_objective``,
+        ``milp_bound``, ``milp_gap``, ``milp_status`` and ``milp_total_cost``.
     """
     G = options.graph
     fib = catalog["fiber"]
     rate = options.params["discount_rate"]
     horizon = options.params["horizon_years"]
+    prices = (fib, rate, horizon)
     pops = sorted(n for n in G.nodes if str(n).startswith("p:"))
     table = options.table
-    sites = options.sites[["site_id", "cost"]]
+    keep = [c for c in ("site_id", "cost", "capex") if c in options.sites.columns]
+    sites = options.sites[keep]
+    sense = -1.0 if policy.objective == "max_coverage" else 1.0
     history = []
-    best_plan, best_st, _ = _evaluate(plan, table, G, pops, fib, rate, horizon, time_limit_s)
+
+    def score(judged: dict[str, Any]) -> float:
+        return np.inf if judged["violated"] else sense * judged["objective"]
+
+    best_plan, best_st, shares0 = _evaluate(plan, table, G, pops, fib, rate, horizon, time_limit_s)
+    best_judged = _judge(best_plan, table, shares0, sites, policy, prices)
     history.append(_row(0, plan, best_plan, best_st))
     current, current_st = plan, best_st
     seen = {tuple(_fiber_nodes(plan))}
@@ -255,10 +407,13 @@ def design(
         if nxt.attrs.get("status") not in {"optimal", "time_limit"}:
             break
         key = tuple(_fiber_nodes(nxt))
-        evaluated, st, _ = _evaluate(nxt, table, G, pops, fib, rate, horizon, time_limit_s)
+        evaluated, st, nxt_shares = _evaluate(nxt, table, G, pops, fib, rate, horizon, time_limit_s)
         history.append(_row(it, nxt, evaluated, st))
-        if evaluated.attrs["total_cost"] < best_plan.attrs["total_cost"] - 1e-6:
-            best_plan, best_st = evaluated, st
+        judged = _judge(evaluated, table, nxt_shares, sites, policy, prices)
+        incumbent = score(best_judged)
+        margin = 1e-6 * max(1.0, abs(incumbent)) if np.isfinite(incumbent) else 0.0
+        if score(judged) < incumbent - margin:
+            best_plan, best_st, best_judged = evaluated, st, judged
         if key in seen:
             break
         seen.add(key)
@@ -272,7 +427,16 @@ def design(
     lines["capex_cny"] = lines["weighted_length_m"] / 1000.0 * fib["capex_cny_per_km"]
     hist = pd.DataFrame(history)
     a = best_plan.attrs
+    for name in ("objective", "bound", "gap", "status"):
+        a[f"milp_{name}"] = plan.attrs.get(name, np.nan)
     a["milp_total_cost"] = float(plan.attrs.get("total_cost", np.nan))
+    fiber_villages = sorted(
+        {"v:" + str(v) for v in table.loc[table.technology == "fiber", "village_id"]}
+    )
+    if fiber_villages and plan.attrs.get("status") in {"optimal", "time_limit"}:
+        bounds = trench_lower_bounds(G, fiber_villages, pops)
+        lower = optimize.plan(_recost(table, bounds, *prices), sites, policy)
+        _honest_status(a, best_judged, lower, policy)
     a["fiber_villages"] = len(fnodes)
     a["fiber_trench_per_village_m"] = per_village
     a["fiber_trench_shared_m"] = float(best_st.cost) if best_st is not None else 0.0

@@ -55,7 +55,7 @@ def coverage_gap_frame(villages: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def technology_frame(village_layer: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Villages coloured by the technology the plan chose (``scenarios.village_layer``)."""
+    """Villages coloured by the technology the plan chose (``report.village_layer``)."""
     df = to_lonlat(village_layer)
     key = np.where(df["option_id"] == "existing", "existing", df["technology"])
     rgb = np.array([TECH_COLORS.get(t, (0, 0, 0)) for t in key])

@@ -1,4 +1,4 @@
-"""Named scenarios: load, apply overrides, run the pipeline, summarise, compare and write.
+"""Named scenarios: load a scenario file, apply its overrides in order, and run the pipeline.
 
 A scenario file is YAML with the sections of :class:`universal_service.schema.ScenarioConfig`
 (``policy``, ``radio``, ``allocation``, ``solve``) plus two optional tables, after Calliope's
@@ -28,16 +28,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pydantic
 import xarray as xr
 import yaml
 
-from . import costs, fiberplan, io, optimize, outputs
+from . import costs, fiberplan, io, optimize
 from .catalog import load_catalog
-from .errors import ScenarioError
+from .errors import ScenarioError, bounded_list, clip, short_repr
 from .schema import ScenarioConfig
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,6 @@ DEFAULT_SCENARIO = resources.files("universal_service") / "data" / "scenarios" /
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 #: The bundled region, in a source checkout only.
 DEFAULT_REGION = DATA_DIR / "qiannan"
-OUTPUT_FILES = ("plan.nc", "villages.gpkg", "sites.gpkg", "fiber.gpkg", "summary.csv")
 
 
 @dataclass
@@ -162,6 +159,114 @@ def parse_set(pairs: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+#: Largest scenario file read [bytes], checked before parsing; the baseline is under 2 kB.
+MAX_SCENARIO_BYTES = 1_000_000
+#: Most YAML aliases (``*name``) in a scenario, and most entries once they are expanded: a few
+#: hundred bytes of nested anchors otherwise expand to billions (a "billion laughs").
+MAX_YAML_ALIASES, MAX_YAML_ENTRIES = 200, 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses more than :data:`MAX_YAML_ALIASES` aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise ScenarioError(
+                    f"more than {MAX_YAML_ALIASES} YAML aliases (*name), the last on line "
+                    f"{self.peek_event().start_mark.line + 1}; write the values out instead."
+                )
+        return super().compose_node(parent, index)
+
+
+def _yaml_tree_problems(root: yaml.Node) -> list[str]:
+    """Duplicate keys (dotted path and lines) of a YAML tree, or its too large expansion."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, stack: frozenset[int]) -> int:
+        if id(node) in stack:
+            raise ScenarioError(
+                f"a YAML alias on line {node.start_mark.line + 1} refers to the block holding "
+                "it (a recursive alias); write the values out."
+            )
+        if id(node) not in sizes:
+            kids = node.value if isinstance(node, yaml.SequenceNode) else []
+            if isinstance(node, yaml.MappingNode):
+                kids = [c for pair in node.value for c in pair]
+            total = 1 + sum(size(c, stack | {id(node)}) for c in kids)
+            sizes[id(node)] = min(total, MAX_YAML_ENTRIES + 1)
+        return sizes[id(node)]
+
+    if size(root, frozenset()) > MAX_YAML_ENTRIES:
+        return [
+            f"its YAML aliases expand to more than {MAX_YAML_ENTRIES:,} entries (nested anchors, "
+            "a 'billion laughs'); write the values out instead of nesting aliases."
+        ]
+    problems: list[str] = []
+    todo, walked = [(root, "")], set()
+    while todo:
+        node, where = todo.pop()
+        if id(node) in walked or isinstance(node, yaml.ScalarNode):
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            todo += [(child, f"{where}[{i}]") for i, child in enumerate(node.value)]
+            continue
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            scalar = isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge"
+            name, line = key.value if scalar else "?", key.start_mark.line + 1
+            dotted = f"{where}.{name}" if where else str(name)
+            if scalar and name in first:
+                problems.append(
+                    f"key '{dotted}' appears twice (lines {first[name]} and {line}); YAML "
+                    "would keep only the last block: merge them into one."
+                )
+            first.setdefault(name, line)
+            todo.append((value, dotted))
+    return sorted(problems)
+
+
+def _read_yaml(path: Path) -> Any:
+    """A YAML file, size-checked before parsing, aliases bounded, duplicate keys refused.
+
+    Raises :class:`ScenarioError` naming the file (and the line) when the file is missing, a
+    folder, over :data:`MAX_SCENARIO_BYTES`, not UTF-8, not YAML, repeats a key or over-uses
+    aliases.
+    """
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder, not a scenario file; name the YAML file in it.")
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found.")
+    if (n_bytes := path.stat().st_size) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            f"{path}: {n_bytes:,} bytes; a scenario file is at most {MAX_SCENARIO_BYTES:,} bytes "
+            "(scenarios.MAX_SCENARIO_BYTES). Check that this is the scenario file."
+        )
+    try:
+        loader = _BoundedLoader(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8.") from exc
+    try:
+        node = loader.get_single_node()
+        if node is not None and (problems := _yaml_tree_problems(node)):
+            raise ScenarioError(problems)
+        return None if node is None else loader.construct_document(node)
+    except ScenarioError as exc:  # the loader's and the tree's problems, named by file here
+        raise ScenarioError([f"{path}: {p}" for p in exc.problems]) from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: nested too deeply (thousands of levels) to read.") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(
+            f"{path}: not valid YAML ({exc}). Check indentation and colons."
+        ) from exc
+    finally:
+        loader.dispose()
+
+
 def load_scenario(
     path: str | Path | None = None,
     *,
@@ -197,16 +302,7 @@ def load_scenario(
                 bundled, scenario=scenario, overrides=overrides, set_values=set_values
             )
     path = Path(path)
-    if not path.exists():
-        raise ScenarioError(f"{path}: scenario file not found.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8.") from exc
-    except yaml.YAMLError as exc:
-        raise ScenarioError(
-            f"{path}: not valid YAML ({exc}). Check indentation and colons."
-        ) from exc
+    raw = _read_yaml(path) or {}
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: expected a mapping of sections, got {type(raw).__name__}.")
     table = raw.pop("overrides", {}) or {}
@@ -217,13 +313,13 @@ def load_scenario(
         if not isinstance(ov, dict):
             raise ScenarioError(
                 f"{path}: override '{oname}' must be a mapping of sections and keys (e.g. "
-                f"{{policy: {{coverage_target: 1.0}}}}), got {ov!r}."
+                f"{{policy: {{coverage_target: 1.0}}}}), got {short_repr(ov)}."
             )
     for sname, lst in named.items():
         if not isinstance(lst, list) or not all(isinstance(x, str) for x in lst):
             raise ScenarioError(
                 f"{path}: scenario '{sname}' must be a list of override names, e.g. "
-                f"[{lst}] rather than {lst!r}."
+                f"[{clip(str(lst), 80)}] rather than {short_repr(lst)}."
             )
     chosen: list[str] = []
     if scenario is not None:
@@ -255,8 +351,10 @@ def load_scenario(
             if e["type"] == "extra_forbidden":
                 lines.append(f"unknown key '{loc}' (remove it or check its spelling)")
             else:
-                lines.append(f"'{loc}': {e['msg']} (got {e.get('input')!r})")
-        raise ScenarioError(f"{path}: " + "; ".join(lines)) from exc
+                msg = e["msg"].removeprefix("Value error, ")
+                got = "" if e["type"] == "value_error" else f" (got {short_repr(e.get('input'))})"
+                lines.append(f"'{loc}': {msg}{got}")
+        raise ScenarioError(f"{path}: " + bounded_list(lines)) from exc
     return Scenario(cfg, path.parent.resolve(), chosen)
 
 
@@ -283,18 +381,32 @@ class ScenarioResult:
 
 
 def policy_for(config: ScenarioConfig) -> optimize.Policy:
-    """Translate a scenario's policy and solve sections into an :class:`optimize.Policy`."""
+    """The scenario's validated policy and solve sections as an :class:`optimize.Policy`.
+
+    Field by field, in one vocabulary: ``policy.coverage_target``, ``coverage_basis``
+    (population | villages), ``district_targets``, ``budget_cny`` (as ``budget`` [CNY]),
+    ``budget_basis``, ``objective`` and ``min_quality``; ``solve.solver``, ``time_limit_s``,
+    ``mip_gap``, ``threads`` and ``seed``. The values were checked once, by the schema
+    (:class:`universal_service.schema.PolicyConfig`); ``optimize.Policy`` checks them again only
+    for callers that build it by hand. The other policy fields (affordability, tariff, take-up,
+    revenue, discounting, ``existing_counts``) price the options: :func:`costs.build_options`
+    reads them, and they reach the optimizer as the options table's money. ``warm_start`` keeps
+    the optimizer's default (True): the scenario schema has no key for it.
+    """
     p, s = config.policy, config.solve
     return optimize.Policy(
         coverage_target=p.coverage_target,
-        district_targets=p.district_targets or None,
+        coverage_basis=p.coverage_basis,
+        district_targets=dict(p.district_targets) or None,
         budget=p.budget_cny,
+        budget_basis=p.budget_basis,
         objective=p.objective,
         min_quality=p.min_quality,
         solver=s.solver,
         time_limit_s=s.time_limit_s,
         mip_gap=s.mip_gap,
         threads=s.threads,
+        seed=s.seed,
     )
 
 
@@ -333,7 +445,7 @@ def run(
     t["options_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     policy = policy_for(cfg)
-    sites = opts.sites[["site_id", "cost", "kind"]]
+    sites = opts.sites[["site_id", "cost", "kind", "capex"]]
     plan = optimize.plan(opts.table, sites, policy)
     t["optimize_s"] = time.perf_counter() - t0
     fiber = None
@@ -350,224 +462,35 @@ def run(
         plan = fiber.plan
         t["fiber_design_s"] = time.perf_counter() - t0
     base = optimize.baseline(opts.table, sites, policy) if with_baseline else None
+    plan = with_site_layer(plan, opts.sites)
     plan.attrs["scenario"] = cfg.name
     plan.attrs["region"] = region.name
+    plan.attrs["price_year"] = str(catalog.meta.get("price_year", ""))  # the catalog's money
     return ScenarioResult(scenario, plan, opts, region, t, base, fiber)
 
 
-def summary(result: ScenarioResult) -> pd.DataFrame:
-    """Villages and population by technology, with NPV cost and subsidy [CNY].
+def with_site_layer(plan: xr.Dataset, sites: pd.DataFrame) -> xr.Dataset:
+    """The Plan with what later stages need of each candidate site, so they read the Plan only.
 
-    Returns
-    -------
-    pandas.DataFrame
-        One row per technology (``none`` = unserved) plus a ``total`` row; columns
-        ``villages``, ``population``, ``cost_cny`` (option cost plus shared-site share),
-        ``subsidy_cny``.
+    Adds on dim ``site``: ``site_kind`` (village / hilltop / tower), ``site_x``, ``site_y``
+    [m, the region's CRS], ``site_height_m`` [m] and ``site_backhaul``.
     """
-    lay = village_layer(result)
-    g = lay.groupby("technology", sort=True).agg(
-        villages=("village_id", "size"),
-        population=("population", "sum"),
-        cost_cny=("total_cost_cny", "sum"),
-        subsidy_cny=("subsidy_cny", "sum"),
-    )
-    g.loc["total"] = g.sum()
-    return g
-
-
-def site_share(result: ScenarioResult) -> np.ndarray:
-    """Each village's share of the cost of the shared site that serves it [CNY].
-
-    A built site's NPV cost is split among the villages it serves in proportion to their
-    population (villages not served through a site get 0). Shares sum to the built sites' cost.
-    """
-    plan = result.plan
-    vill = pd.Index(plan["village"].values)
-    served = plan["served"].values.astype(bool)
-    out = np.zeros(len(vill))
-    if "site" not in plan.dims or not served.any():
-        return out
-    tab = result.options.table.set_index(["village_id", "option_id"])
-    chosen = pd.MultiIndex.from_arrays([vill, plan["option_id"].values])
-    site = tab["site_id"].reindex(chosen).fillna("").to_numpy().astype(str)
-    built = pd.Series(plan["site_cost"].values, index=plan["site"].values)[
-        plan["site_built"].values.astype(bool)
-    ]
-    pop = result.options.villages.set_index("village_id")["population"].reindex(vill)
-    w = np.where(served & (site != ""), pop.to_numpy(float), 0.0)
-    total_w = pd.Series(w).groupby(site).transform("sum").to_numpy()
-    share = np.divide(w, total_w, out=np.zeros_like(w), where=total_w > 0)
-    return np.where(site != "", built.reindex(site).fillna(0.0).to_numpy() * share, 0.0)
-
-
-def plan_subsidy(result: ScenarioResult) -> np.ndarray:
-    """Subsidy per village [CNY]: its option's cost plus its share of shared-site cost
-    (:func:`site_share`), minus the NPV of revenue at the affordable tariff, floored at 0.
-    Villages served by what exists today need none."""
-    plan = result.plan
-    served = plan["served"].values.astype(bool)
-    v = result.options.villages.set_index("village_id").reindex(plan["village"].values)
-    cost = plan["cost"].values.astype(float) + site_share(result)
-    revenue = np.where(served, v["revenue_npv"].to_numpy(float), 0.0)
-    existing = plan["option_id"].values == "existing"
-    return np.where(served & ~existing, np.maximum(cost - revenue, 0.0), 0.0)
-
-
-def format_summary(result: ScenarioResult) -> str:
-    """Human-readable summary of a scenario run (what the CLI prints)."""
-    plan, a = result.plan, result.plan.attrs
-    s = summary(result)
-    lines = [
-        f"Scenario '{result.name}' on {result.region.name}",
-        f"  villages: {len(plan.village)}, population: {int(s.loc['total', 'population']):,}",
-    ]
-    lines.append(
-        f"  {'technology':<12}{'villages':>10}{'population':>14}{'NPV cost [CNY]':>18}"
-        f"{'subsidy [CNY]':>18}"
-    )
-    for tech, r in s.iterrows():
-        lines.append(
-            f"  {tech:<12}{int(r.villages):>10,}{int(r.population):>14,}"
-            f"{r.cost_cny:>18,.0f}{r.subsidy_cny:>18,.0f}"
-        )
-    tgt = a.get("coverage_target", float("nan"))
-    lines += [
-        f"  coverage: {a.get('coverage_share', float('nan')):.4f} of "
-        f"{result.scenario.config.policy.coverage_basis} (target "
-        f"{'none' if tgt is None or (isinstance(tgt, float) and np.isnan(tgt)) else f'{tgt:.4f}'})",
-        f"  total NPV cost: CNY {a.get('total_cost', float('nan')):,.0f}; subsidy needed: "
-        f"CNY {plan_subsidy(result).sum():,.0f}",
-        f"  sites built: {int(plan['site_built'].sum()) if 'site' in plan.dims else 0}",
-        f"  solver: {a.get('solver')} {a.get('solver_version', '')}, status {a.get('status')}, "
-        f"objective {a.get('objective', float('nan')):,.0f}, bound {a.get('bound', float('nan')):,.0f}, "
-        f"gap {a.get('gap', float('nan')):.2e}",
-    ]
-    if a.get("infeasible_reason"):
-        lines.append(f"  infeasible: {a['infeasible_reason']}")
-    fd = result.fiber
-    if fd is not None and fd.steiner is not None:
-        lines.append(
-            f"  fiber: {a['fiber_villages']} villages share {fd.shared_trench_m / 1000:,.1f} km of "
-            f"flat-equivalent trench (lower bound {fd.steiner.lower_bound / 1000:,.1f} km) instead "
-            f"of {fd.per_village_trench_m / 1000:,.1f} km of own routes: {100 * fd.saving_share:.1f}%"
-            f" less; plan cost with shared trenches CNY {a['total_cost']:,.0f} (MILP with own "
-            f"routes: CNY {a['milp_total_cost']:,.0f})"
-        )
-    if result.baseline is not None and a.get("status") in {"optimal", "time_limit"}:
-        bc = float(result.baseline.attrs.get("total_cost", np.nan))
-        pc = float(a.get("total_cost", np.nan))
-        if np.isfinite(bc) and bc > 0:
-            lines.append(
-                f"  per-village cheapest baseline (no sharing): CNY {bc:,.0f}; plan saves "
-                f"{100 * (1 - pc / bc):.1f}%"
-            )
-    lines.append("  timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
-    return "\n".join(lines)
-
-
-def village_layer(result: ScenarioResult) -> gpd.GeoDataFrame:
-    """Villages with their chosen option, cost and subsidy, as a GeoDataFrame."""
-    plan = result.plan
-    v = result.options.villages.set_index("village_id")
-    out = v.reindex(plan["village"].values).copy()
-    out["technology"] = plan["technology"].values
-    out["option_id"] = plan["option_id"].values
-    out["cost_cny"] = plan["cost"].values
-    out["site_share_cny"] = site_share(result)
-    out["total_cost_cny"] = out["cost_cny"] + out["site_share_cny"]
-    out["subsidy_cny"] = plan_subsidy(result)
-    out["served"] = plan["served"].values
-    out.index.name = "village_id"
-    return gpd.GeoDataFrame(out.reset_index(), geometry="geometry", crs=result.region.crs)
-
-
-def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write the plan: ``plan.nc`` (the Plan Dataset), ``villages.gpkg`` (chosen technology per
-    village), ``sites.gpkg`` (built sites) and ``summary.csv``. Each file is written to a
-    temporary name and renamed, so an interrupted run leaves no half-written file.
-
-    Returns
-    -------
-    dict
-        Output name -> path.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # temporaries left by a run killed mid-write (SIGKILL skips the cleanup in outputs.atomic_path)
-    for name in OUTPUT_FILES:
-        for stale in out.glob(f".{name}.*.part*"):
-            stale.unlink()
-    paths: dict[str, Path] = {}
-    plan = result.plan
-    paths["plan"] = outputs.write_atomic(out / "plan.nc", lambda p: plan.to_netcdf(p))
-    layer = village_layer(result)
-    paths["villages"] = outputs.write_atomic(
-        out / "villages.gpkg", lambda p: layer.to_file(p, layer="villages", driver="GPKG")
-    )
-    if "site" in plan.dims:
-        s = result.options.sites.set_index("site_id").reindex(plan["site"].values)
-        built = plan["site_built"].values.astype(bool)
-        sg = gpd.GeoDataFrame(
-            s[built].reset_index().rename(columns={"index": "site_id"}),
-            geometry=gpd.points_from_xy(s["x"][built], s["y"][built]),
-            crs=result.region.crs,
-        )
-        paths["sites"] = outputs.write_atomic(
-            out / "sites.gpkg", lambda p: sg.to_file(p, layer="sites", driver="GPKG")
-        )
-    if result.fiber is not None:
-        lines = result.fiber.lines
-        paths["fiber"] = outputs.write_atomic(
-            out / "fiber.gpkg", lambda p: lines.to_file(p, layer="fiber_network", driver="GPKG")
-        )
-    summ = summary(result)
-    paths["summary"] = outputs.write_atomic(
-        out / "summary.csv", lambda p: summ.to_csv(p, float_format="%.2f")
-    )
-    return paths
-
-
-def compare(results: Sequence[ScenarioResult], names: Sequence[str] | None = None) -> xr.Dataset:
-    """Compare scenario runs: a Dataset with dims ``(scenario, district, technology)``.
-
-    ``names`` labels the runs (default: each scenario's name; they must be unique).
-
-    Variables: ``villages`` and ``population`` served by technology per district, ``cost``
-    [CNY] per district and technology (shared site cost apportioned by population), ``subsidy``
-    [CNY] per district, and per-scenario ``total_cost``, ``coverage_share``, ``status``.
-    """
-    names = list(names) if names is not None else [r.name for r in results]
-    if len(set(names)) != len(names):
-        raise ScenarioError(f"scenario names to compare must be unique, got {names}")
-    frames = []
-    for r, label in zip(results, names, strict=True):
-        lay = village_layer(r)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "scenario": label,
-                    "district": lay["district_id"],
-                    "technology": lay["technology"],
-                    "villages": 1,
-                    "population": lay["population"],
-                    "subsidy": lay["subsidy_cny"],
-                    "cost": lay["total_cost_cny"],
-                }
-            )
-        )
-    df = pd.concat(frames, ignore_index=True)
-    g = df.groupby(["scenario", "district", "technology"]).sum(numeric_only=True)
-    ds = g.to_xarray().fillna(0).reindex(scenario=names)
-    ds["total_cost"] = (
-        "scenario",
-        [float(r.plan.attrs.get("total_cost", np.nan)) for r in results],
-    )
-    ds["coverage_share"] = (
-        "scenario",
-        [float(r.plan.attrs.get("coverage_share", np.nan)) for r in results],
-    )
-    ds["status"] = ("scenario", [str(r.plan.attrs.get("status", "")) for r in results])
-    ds["cost"].attrs["units"] = "CNY"
-    ds["subsidy"].attrs["units"] = "CNY"
-    return ds
+    if "site" not in plan.dims:
+        return plan
+    s = sites.set_index("site_id").reindex(plan["site"].values)
+    extra = {
+        "site_kind": ("kind", None),
+        "site_x": ("x", "m"),
+        "site_y": ("y", "m"),
+        "site_height_m": ("height_m", "m"),
+        "site_backhaul": ("backhaul", None),
+    }
+    out = plan.copy()
+    for name, (col, units) in extra.items():
+        if col in s:
+            values = s[col].to_numpy()
+            values = values.astype(str) if values.dtype == object else values
+            out[name] = ("site", values)
+            if units:
+                out[name].attrs["units"] = units
+    return out

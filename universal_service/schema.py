@@ -10,10 +10,21 @@ YAML file is an error naming the key rather than a silently ignored setting.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+log = logging.getLogger(__name__)
 
 SERVICE_LEVELS: tuple[str, ...] = ("none", "2g", "3g", "4g", "fiber")
 """Existing service levels, worst to best. ``4g`` and ``fiber`` count as broadband."""
@@ -190,12 +201,164 @@ LAT_NAMES = ("lat", "latitude", "y")
 
 
 # --------------------------------------------------------------------------------------------
+# Plausibility limits
+# --------------------------------------------------------------------------------------------
+
+
+class Limit(NamedTuple):
+    """The plausible range of one quantity: outside ``[low, high]`` it cannot be right."""
+
+    low: float
+    high: float
+    unit: str
+    reason: str
+
+
+PLAUSIBLE: dict[str, Limit] = {
+    # radio section of a scenario (RadioConfig)
+    "radio.site_height_m": Limit(
+        1.0, 300.0, "m", "antenna height above ground; the tallest lattice masts are about 300 m"
+    ),
+    "radio.village_height_m": Limit(
+        0.5, 100.0, "m", "receiver height above ground: a handset (1.5 m) to a tall rooftop mast"
+    ),
+    "radio.max_range_m": Limit(
+        100.0, 100_000.0, "m", "LTE timing advance ends a cell at about 100 km (TS 36.211)"
+    ),
+    "radio.k_factor": Limit(
+        0.3, 10.0, "", "effective earth-radius factor; ITU-R P.530 sub- to super-refraction"
+    ),
+    "radio.tx_power_dbm": Limit(0.0, 70.0, "dBm", "1 mW to 10 kW per sector"),
+    "radio.tx_antenna_gain_dbi": Limit(-10.0, 30.0, "dBi", "sector panels give 10-21 dBi"),
+    "radio.rx_antenna_gain_dbi": Limit(-10.0, 30.0, "dBi", "handsets ~0 dBi, outdoor CPE <=20"),
+    "radio.tx_loss_db": Limit(0.0, 30.0, "dB", "feeder and jumper loss"),
+    "radio.rx_loss_db": Limit(0.0, 40.0, "dB", "body and building-entry loss"),
+    "radio.threshold_dbm": Limit(
+        -150.0, -40.0, "dBm", "receiver sensitivity; TS 36.101 band 8 at 10 MHz is -94 dBm"
+    ),
+    "radio.fade_margin_db": Limit(0.0, 40.0, "dB", "shadowing margin; 5 sigma of 8 dB"),
+    # technology catalog (catalog.load_catalog): any cost, range, count or capacity
+    "catalog.value": Limit(
+        0.0,
+        1e12,
+        "",
+        "in the unit its key names; no cost, range or capacity of one technology reaches 1e12",
+    ),
+    "radio.hilltops": Limit(
+        0, 10_000, "sites", "one viewshed per candidate; beyond 10 000 the run does not end"
+    ),
+    # region data (io.load_region)
+    "villages.population": Limit(
+        0, 2_000_000, "persons", "China's most populous towns hold about 1 million residents"
+    ),
+    "towers.height_m": Limit(0, 300.0, "m", "the tallest lattice masts are about 300 m"),
+    "operators.market_share_sum": Limit(
+        0.9, 1.1, "", "the subscriber shares of the operators listed add up to 1"
+    ),
+    "dem.elevation_m": Limit(-450.0, 8_900.0, "m", "Dead Sea shore -430 m to Everest 8 849 m"),
+    "region.crs_scale_error": Limit(
+        0, 0.02, "", "length error of the region's CRS at the villages; in its UTM zone < 0.1 %"
+    ),
+    "region.crs_area_distance_deg": Limit(
+        0, 20.0, "deg", "how far the villages lie outside the CRS's area of use"
+    ),
+    "villages.other_district_share": Limit(
+        0, 0.10, "", "share of villages inside another district's polygon than their district_id"
+    ),
+    "districts.overlap_share": Limit(
+        0, 0.10, "", "area two district polygons share, as a share of the smaller one"
+    ),
+}
+"""Plausibility limits, the one documented place: quantity -> (low, high, unit, reason).
+
+A value outside its range cannot be right and is an error naming the range and the reason; a
+value inside it but outside :data:`TYPICAL` is odd but possible and logged as a warning. Keys are
+``section.key`` for scenario settings and ``layer.column`` for region data.
+"""
+
+TYPICAL: dict[str, tuple[float, float]] = {
+    "radio.site_height_m": (10.0, 150.0),  # 3GPP TR 38.901 RMa validity for h_BS
+    "radio.village_height_m": (1.0, 30.0),
+    "radio.max_range_m": (1_000.0, 35_000.0),  # extended-range rural macro cells
+    "radio.k_factor": (0.5, 2.0),
+    "radio.tx_power_dbm": (20.0, 49.0),  # small cell to 80 W macro
+    "radio.threshold_dbm": (-110.0, -70.0),
+    "radio.fade_margin_db": (0.0, 20.0),
+    "villages.population": (0.0, 100_000.0),  # above: a town or a city, not a village
+    "towers.height_m": (10.0, 150.0),
+    "region.crs_scale_error": (0.0, 0.005),  # a neighbouring UTM zone at 26 deg N: 0.75 %
+    "villages.other_district_share": (0.0, 0.0),  # any village in another district warns
+    "districts.overlap_share": (0.0, 0.01),  # digitising slivers stay below 1 %
+}
+"""The range of values a planner meets in practice; outside it (within :data:`PLAUSIBLE`) a
+warning is logged."""
+
+
+def plausible_problem(quantity: str, value: float, where: str = "") -> str | None:
+    """The problem with ``value`` as a ``quantity`` of :data:`PLAUSIBLE`, or None if plausible.
+
+    Parameters
+    ----------
+    quantity : str
+        A key of :data:`PLAUSIBLE` (``"radio.max_range_m"``).
+    value : float
+        The value, in the limit's unit.
+    where : str
+        What to name in the message (a file and key, or a row); the quantity by default.
+
+    Returns
+    -------
+    str or None
+        A message naming where, the value, the plausible range with its unit and reason, and
+        the fix; None when the value lies inside the range.
+    """
+    lim = PLAUSIBLE[quantity]
+    if math.isfinite(value) and lim.low <= value <= lim.high:
+        return None
+    unit = f" {lim.unit}" if lim.unit else ""
+    return (
+        f"{where or quantity} = {value:g}{unit} is outside the plausible range "
+        f"{lim.low:g} to {lim.high:g}{unit} ({lim.reason}); check the value and its unit."
+    )
+
+
+def typical_warning(quantity: str, value: float, where: str = "") -> str | None:
+    """A warning when a plausible ``value`` lies outside :data:`TYPICAL`, else None."""
+    if quantity not in TYPICAL or not math.isfinite(value):
+        return None
+    low, high = TYPICAL[quantity]
+    if low <= value <= high:
+        return None
+    unit = f" {PLAUSIBLE[quantity].unit}" if quantity in PLAUSIBLE else ""
+    return (
+        f"{where or quantity} = {value:g}{unit} is unusual (typically {low:g} to {high:g}{unit}); "
+        "the plan uses it as given."
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Scenario schema
 # --------------------------------------------------------------------------------------------
 
 
+#: Upper bound of every time limit [s]: a week; a limit must be finite.
+WEEK_S = 7 * 24 * 3600.0
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: Assumption (no source): what a subscriber pays today for the data a new broadband service
+#: replaces [CNY/month], per existing service level; ranges none 0, 2g 0-10, 3g 5-20. 4g and
+#: fiber sit at the catalog's list tariff: a new option adds no revenue where broadband exists.
+EXISTING_SPEND_CNY_PER_MONTH: dict[str, float] = {
+    "none": 0.0,
+    "2g": 5.0,
+    "3g": 10.0,
+    "4g": 50.0,
+    "fiber": 50.0,
+}
 
 
 class PolicyConfig(_Strict):
@@ -204,16 +367,73 @@ class PolicyConfig(_Strict):
     coverage_target: float | None = Field(
         0.98, ge=0, le=1, description="share of population (or villages) to cover [0-1]"
     )
-    coverage_basis: Literal["population", "villages"] = "population"
+    coverage_basis: Literal["population", "villages"] = Field(
+        "population",
+        description="what the coverage targets count: 'population' (persons) or 'villages' "
+        "(administrative villages, each counting 1: the MIIT 2015-2020 basis)",
+    )
     district_targets: dict[str, float] = Field(
         default_factory=dict, description="per-district coverage share [0-1]"
     )
-    budget_cny: float | None = Field(None, gt=0, description="total NPV budget [CNY]")
+    budget_cny: float | None = Field(
+        None, gt=0, description="budget on the money named by budget_basis [CNY]"
+    )
+    budget_basis: Literal["npv_cost", "subsidy", "capex"] = Field(
+        "npv_cost",
+        description="what budget_cny limits: the plan's NPV cost [CNY, NPV], its subsidy (the "
+        "public fund, NPV) or its undiscounted capex [CNY]",
+    )
     objective: Literal["min_cost", "min_subsidy", "max_coverage"] = "min_cost"
     affordability_share: float = Field(
-        0.02, gt=0, le=1, description="max share of monthly household income spent on service"
+        0.02,
+        gt=0,
+        le=1,
+        description="max share of monthly income spent on entry broadband (A4AI '1 for 2')",
     )
-    take_up: float = Field(0.4, gt=0, le=1, description="share of households subscribing")
+    affordability_basis: Literal["per_capita", "household"] = Field(
+        "per_capita",
+        description=(
+            "income the affordability share applies to: 'per_capita' (monthly income per person, "
+            "the A4AI '1 for 2' / Broadband Commission target 2 basis, GNI per capita) or "
+            "'household' (per-capita income x household size, about 3.2x looser)"
+        ),
+    )
+    tariff_rule: Literal["uniform", "income_capped"] = Field(
+        "uniform",
+        description=(
+            "'uniform' (default): one regulated price in every village, as universal service is "
+            "defined (OECD: available to all at a uniform, affordable price); villages whose "
+            "affordability cap is below it are flagged and the demand-side subsidy that closes "
+            "the gap is reported. 'income_capped': each village pays its own cap"
+        ),
+    )
+    uniform_tariff_monthly: float | None = Field(
+        None,
+        gt=0,
+        description="the uniform tariff [CNY/month]; null: the highest price affordable in "
+        "uniform_affordable_share of the villages",
+    )
+    uniform_affordable_share: float = Field(
+        0.9, gt=0, le=1, description="share of villages the uniform tariff must be affordable in"
+    )
+    take_up: float = Field(
+        0.4, gt=0, le=1, description="ceiling share of households subscribing (assumption)"
+    )
+    take_up_ramp_years: float = Field(
+        5.0, ge=0, le=60, description="years take-up takes to reach its ceiling [yr] (0: at once)"
+    )
+    take_up_ramp: Literal["linear", "logistic"] = Field(
+        "linear", description="shape of the take-up ramp from 0 to the ceiling"
+    )
+    existing_spend_monthly: dict[str, float] = Field(
+        default_factory=lambda: dict(EXISTING_SPEND_CNY_PER_MONTH),
+        description=(
+            "assumption: what a subscriber already pays today for the data the new service "
+            "replaces, per existing service level [CNY/month]; revenue counts only the tariff "
+            "above it. Ranges: none 0, 2g 0-10, 3g 5-20; 4g and fiber at the list tariff (a new "
+            "option adds nothing where broadband exists)"
+        ),
+    )
     revenue_margin: float = Field(
         0.35, ge=0, le=1, description="share of retail revenue available to recover network cost"
     )
@@ -232,10 +452,27 @@ class PolicyConfig(_Strict):
             raise ValueError(f"district targets must be shares in [0, 1], got {bad}")
         return {str(k): float(s) for k, s in v.items()}
 
+    @field_validator("existing_spend_monthly")
+    @classmethod
+    def _spend(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(SERVICE_LEVELS))
+        if unknown:
+            raise ValueError(
+                f"existing_spend_monthly keys must be service levels {list(SERVICE_LEVELS)}, "
+                f"got {unknown}"
+            )
+        bad = {k: x for k, x in v.items() if not x >= 0}
+        if bad:
+            raise ValueError(f"existing_spend_monthly must be >= 0 CNY/month, got {bad}")
+        return {**EXISTING_SPEND_CNY_PER_MONTH, **{str(k): float(x) for k, x in v.items()}}
+
     @model_validator(mode="after")
     def _objective_needs(self) -> PolicyConfig:
         if self.objective == "max_coverage" and self.budget_cny is None:
-            raise ValueError("objective max_coverage needs policy.budget_cny (a total NPV budget)")
+            raise ValueError(
+                "objective max_coverage needs policy.budget_cny (a budget on the money of "
+                "policy.budget_basis)"
+            )
         return self
 
 
@@ -264,21 +501,36 @@ class RadioConfig(_Strict):
       (3GPP TS 36.101 Table 7.3.1-1), total received power.
     - ``fade_margin_db = 10``: log-normal shadowing with sigma = 8 dB (TR 38.901 Table 7.4.1-1,
       RMa NLOS) at 90 % location probability (1.28 sigma = 10.2 dB).
+
+    A value outside its range in :data:`PLAUSIBLE` is an error naming the range; one outside
+    :data:`TYPICAL` is logged as a warning.
     """
 
-    site_height_m: float = Field(35.0, gt=0, description="new mast antenna height [m]")
-    village_height_m: float = Field(6.0, gt=0, description="village receiver height [m]")
-    max_range_m: float = Field(12_000.0, gt=0, description="max cell range considered [m]")
-    k_factor: float = Field(4 / 3, gt=0, description="effective earth radius factor")
-    hilltops: int = Field(300, ge=0, description="max hilltop candidate sites")
+    site_height_m: float = Field(35.0, description="new mast antenna height [m]")
+    village_height_m: float = Field(6.0, description="village receiver height [m]")
+    max_range_m: float = Field(12_000.0, description="max cell range considered [m]")
+    k_factor: float = Field(4 / 3, description="effective earth radius factor")
+    hilltops: int = Field(300, description="max hilltop candidate sites")
     fresnel_fraction: float = Field(0.0, ge=0, le=1.5, description="F1 clearance for 4G")
     tx_power_dbm: float = Field(46.0, description="transmitter output power per sector [dBm]")
     tx_antenna_gain_dbi: float = Field(15.0, description="site antenna gain [dBi]")
-    tx_loss_db: float = Field(2.0, ge=0, description="site feeder and jumper loss [dB]")
+    tx_loss_db: float = Field(2.0, description="site feeder and jumper loss [dB]")
     rx_antenna_gain_dbi: float = Field(0.0, description="receiver antenna gain [dBi]")
-    rx_loss_db: float = Field(0.0, ge=0, description="receiver body and entry loss [dB]")
+    rx_loss_db: float = Field(0.0, description="receiver body and entry loss [dB]")
     threshold_dbm: float = Field(-94.0, description="receiver sensitivity [dBm]")
-    fade_margin_db: float = Field(10.0, ge=0, description="shadowing margin above it [dB]")
+    fade_margin_db: float = Field(10.0, description="shadowing margin above it [dB]")
+
+    @field_validator(*(k.split(".", 1)[1] for k in PLAUSIBLE if k.startswith("radio.")))
+    @classmethod
+    def _plausible(cls, v: float, info: ValidationInfo) -> float:
+        quantity = f"radio.{info.field_name}"
+        problem = plausible_problem(quantity, v)
+        if problem:
+            raise ValueError(problem)
+        warning = typical_warning(quantity, v)
+        if warning:
+            log.warning("scenario %s", warning)
+        return v
 
 
 class NetworkConfig(_Strict):
@@ -290,7 +542,7 @@ class NetworkConfig(_Strict):
     # (about 15-25 s per solve on the bundled region), so the same inputs give the same plan on a
     # loaded machine too. At 10 s it cut the bundled region's search short, by wall time.
     time_limit_s: float = Field(
-        300.0, gt=0, description="wall-clock safety net of each Steiner solve [s]"
+        300.0, gt=0, le=WEEK_S, description="wall-clock safety net of each Steiner solve [s]"
     )
 
 
@@ -308,19 +560,23 @@ class SolveConfig(_Strict):
     """Solver settings."""
 
     solver: Literal["highs", "cbc"] = "highs"
-    time_limit_s: float = Field(60.0, gt=0)
+    time_limit_s: float = Field(60.0, gt=0, le=WEEK_S, description="solver time limit [s]")
     mip_gap: float = Field(1e-4, ge=0, lt=1)
-    threads: int = Field(1, ge=1)
-    seed: int = 0
+    threads: int = Field(1, ge=1, le=1024)
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="solver random seed (a 32-bit int)")
 
 
 class ScenarioConfig(_Strict):
     """A complete, validated scenario."""
 
-    name: str = "baseline"
-    description: str = ""
-    region: str | None = Field(None, description="region folder, relative to the scenario file")
-    catalog: str | None = Field(None, description="technology catalog, relative to the file")
+    name: str = Field("baseline", min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    region: str | None = Field(
+        None, max_length=4096, description="region folder, relative to the scenario file"
+    )
+    catalog: str | None = Field(
+        None, max_length=4096, description="technology catalog, relative to the file"
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     radio: RadioConfig = Field(default_factory=RadioConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)

@@ -15,18 +15,21 @@ from .heuristics import (
     share_bound,
 )
 from .instance import (
+    BUDGET_BASES,
     COVERAGE_BASES,
     OBJECTIVES,
     SOLVERS,
     Instance,
     Policy,
+    budget_money,
     forced_villages,
     prepare,
     remove_dominated,
 )
-from .solve import baseline, plan
+from .solve import baseline, evaluate_plan, plan
 
 __all__ = [
+    "BUDGET_BASES",
     "COVERAGE_BASES",
     "OBJECTIVES",
     "SOLVERS",
@@ -34,8 +37,10 @@ __all__ = [
     "Instance",
     "Policy",
     "baseline",
+    "budget_money",
     "build_formulation",
     "evaluate",
+    "evaluate_plan",
     "forced_villages",
     "formulation",
     "greedy_choice",

@@ -12,7 +12,7 @@ from scipy import sparse
 from universal_service import milp
 
 from . import instance
-from .instance import RANDOM_SEED, Instance, Policy
+from .instance import Instance, Policy
 
 
 @dataclass
@@ -134,13 +134,15 @@ def add_coverage_constraints(model: Formulation, inst: Instance, policy: Policy)
 
 
 def add_budget_constraint(model: Formulation, inst: Instance, policy: Policy) -> None:
-    """``budget``: total NPV cost of the chosen options and the sites built <= budget [CNY]."""
+    """``budget``: the money of ``policy.budget_basis`` spent on the chosen options and the sites
+    built <= budget [CNY] (:func:`~universal_service.optimize.instance.budget_money`)."""
     if policy.budget is None:
         return
-    x = np.flatnonzero(inst.cost != 0)
-    y = np.flatnonzero(inst.site_cost[model.y_site] != 0)
+    per_option, per_site = instance.budget_money(inst, policy)
+    x = np.flatnonzero(per_option != 0)
+    y = np.flatnonzero(per_site[model.y_site] != 0)
     cols = np.r_[x, model.n_x + y]
-    vals = np.r_[inst.cost[x], inst.site_cost[model.y_site][y]]
+    vals = np.r_[per_option[x], per_site[model.y_site][y]]
     model.policy_rows["budget"] = model.add_rows(
         ["budget"], -np.inf, policy.budget, np.zeros(len(cols)), cols, vals
     )
@@ -161,10 +163,17 @@ def tie_break_weight(inst: Instance) -> float:
         if np.allclose(scaled, np.round(scaled), rtol=0, atol=1e-9):
             delta = 10.0**-k
             break
+    total = tie_break_scale(inst)
+    return 0.0 if total <= 0 else delta / (2.0 * total)
+
+
+def tie_break_scale(inst: Instance) -> float:
+    """``C`` of :func:`tie_break_weight`: the most any plan can cost [CNY] (each village's dearest
+    option plus every site), so ``tie_break_weight(inst) * C`` bounds the tie-break term of any
+    plan, and the max_coverage objective's bound plus it bounds the covered weight."""
     dearest = np.zeros(len(inst.village_ids))
     np.maximum.at(dearest, inst.option_village, inst.cost)
-    total = dearest.sum() + inst.site_cost.sum()
-    return 0.0 if total <= 0 else delta / (2.0 * total)
+    return float(dearest.sum() + inst.site_cost.sum())
 
 
 def set_objective(model: Formulation, inst: Instance, policy: Policy) -> None:
@@ -191,7 +200,11 @@ def build_formulation(inst: Instance, policy: Policy) -> Formulation:
         link[v,o]     x[v,o] - y[s(o)] <= 0                              every option that needs a site
         coverage      sum w_v x[v,o] >= target * W        (covered o)    when ``coverage_target`` is set
         coverage[d]   sum_{v in d} w_v x[v,o] >= t_d * W_d (covered o)   per ``district_targets`` entry
-        budget        sum cost_o x[v,o] + sum cost_s y[s] <= budget      when ``budget`` is set
+        budget        sum m_o x[v,o] + sum m_s y[s] <= budget            when ``budget`` is set
+
+    where ``m`` is the money of ``policy.budget_basis`` (NPV cost, capex, or the site-free
+    subsidy on options and the site cost on sites: the linear form of the subsidy,
+    :func:`~universal_service.optimize.instance.budget_money`)::
 
         min_cost      min sum cost_o x + sum cost_s y
         min_subsidy   min sum net_cost_o x + sum cost_s y
@@ -294,7 +307,7 @@ def to_highs(
         time_limit_s=float(policy.time_limit_s),
         mip_gap=float(policy.mip_gap),
         threads=int(policy.threads),
-        seed=RANDOM_SEED,
+        seed=int(policy.seed),
     )
 
 

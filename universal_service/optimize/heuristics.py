@@ -30,6 +30,13 @@ def _village_argmin(inst: Instance, values: np.ndarray, mask: np.ndarray) -> np.
     return best
 
 
+def _per_option_site(inst: Instance, per_site: np.ndarray) -> np.ndarray:
+    """Each option's site's value of ``per_site`` (0 for site-free options)."""
+    if not len(inst.site_ids):
+        return np.zeros(inst.n_options)
+    return np.where(inst.site >= 0, per_site[np.maximum(inst.site, 0)], 0.0)
+
+
 def greedy_choice(
     inst: Instance, policy: Policy, open_sites: np.ndarray | None = None, prepaid: float = 0.0
 ) -> np.ndarray:
@@ -38,24 +45,23 @@ def greedy_choice(
     Each village is priced at its cheapest available option. With ``open_sites`` None every option is
     available and pays its site alone (option cost + site cost: the no-sharing baseline); otherwise only
     site-free options and options of open sites are available and site costs are treated as paid
-    (``prepaid`` [CNY] counts against the budget). Then: villages whose cheapest option has a negative
+    (``prepaid`` [CNY] of the budget's money counts against the budget). Then: villages whose cheapest option has a negative
     objective price are taken (min_subsidy), each coverage target (districts, then overall) is met by
     taking uncovered villages in ascending order of extra price per weight, and under max_coverage
     villages are added in ascending cost per weight while the budget lasts.
     """
     n_v = len(inst.village_ids)
-    site_part = np.where(
-        inst.site >= 0,
-        inst.site_cost[np.maximum(inst.site, 0)] if len(inst.site_cost) else 0.0,
-        0.0,
-    )
+    if inst.n_options == 0:  # e.g. no option reaches policy.min_quality: nobody can be served
+        return np.full(n_v, -1, dtype=np.int64)
+    money, site_money = instance.budget_money(inst, policy)
+    site_part = _per_option_site(inst, inst.site_cost)
     obj = inst.net_cost if policy.objective == "min_subsidy" else inst.cost
     if open_sites is None:
         available = np.ones(inst.n_options, dtype=bool)
-        price, spend = obj + site_part, inst.cost + site_part
+        price, spend = obj + site_part, money + _per_option_site(inst, site_money)
     else:
         available = (inst.site < 0) | open_sites[np.maximum(inst.site, 0)]
-        price, spend = obj, inst.cost
+        price, spend = obj, money
     if policy.objective == "max_coverage":
         price = spend
 
@@ -114,7 +120,8 @@ def evaluate(
     """Cost, coverage and feasibility of a per-village choice (-1: unserved).
 
     With ``sites_shared`` a site used by several villages is paid once (the plan's accounting);
-    otherwise every option pays its site alone (the baseline's).
+    otherwise every option pays its site alone (the baseline's). ``budget_spent`` is the money
+    of ``policy.budget_basis`` (:func:`~universal_service.optimize.instance.budget_money`) [CNY].
     """
     served = choice >= 0
     opt = choice[served]
@@ -127,15 +134,18 @@ def evaluate(
     w = inst.village_weight
     total_cost = float(inst.cost[opt].sum() + site_paid.sum())
     total_net = float(inst.net_cost[opt].sum() + site_paid.sum())
+    money, site_money = instance.budget_money(inst, policy)
+    spent = float(money[opt].sum() + (paid * site_money).sum()) if len(opt) else 0.0
     t = instance.targets(inst, policy)
     total = t.sums(w)
     short = t.sums(np.where(covered, w, 0.0)) < t.share * total - TOL * np.maximum(1.0, total)
     problems = [name for name, bad in zip(t.names, short, strict=True) if bad]
-    if policy.budget is not None and total_cost > policy.budget + TOL * max(1.0, policy.budget):
+    if policy.budget is not None and spent > policy.budget + TOL * max(1.0, policy.budget):
         problems.append("budget")
     return {
         "total_cost": total_cost,
         "total_net_cost": total_net,
+        "budget_spent": spent,
         "covered": covered,
         "covered_weight": float(w[covered].sum()),
         "site_built": n_use > 0,
@@ -153,7 +163,8 @@ def share_bound(inst: Instance, policy: Policy) -> float:
     a covered option and ``q_v`` of any option, a min_cost / min_subsidy plan costs at least
     ``sum_v min(0, q_v)`` plus, for the target group that needs most, the cheapest fractional cover
     at prices ``p_v - min(0, q_v)``; a max_coverage plan covers at most the fractional knapsack of
-    weight bought within the budget at prices ``p_v`` (cost only). Vectorised: one sort per group.
+    weight bought within the budget at the prices ``p_v`` of the budget's money (each site's money
+    shared the same way). Vectorised: one sort per group.
 
     Returns
     -------
@@ -163,17 +174,17 @@ def share_bound(inst: Instance, policy: Policy) -> float:
     n_v, w = len(inst.village_ids), inst.village_weight
     pairs = np.unique(np.stack([inst.site, inst.option_village])[:, inst.site >= 0], axis=1)
     users = np.bincount(pairs[0], minlength=len(inst.site_ids)).astype(float)
-    share = (
-        np.where(
-            inst.site >= 0,
-            inst.site_cost[np.maximum(inst.site, 0)]
-            / np.maximum(users[np.maximum(inst.site, 0)], 1.0),
-            0.0,
+
+    def share(per_site: np.ndarray) -> np.ndarray:
+        return _per_option_site(inst, per_site / np.maximum(users, 1.0))
+
+    if policy.objective == "max_coverage":
+        money, site_money = instance.budget_money(inst, policy)
+        per_option = money + share(site_money)
+    else:
+        per_option = (inst.net_cost if policy.objective == "min_subsidy" else inst.cost) + share(
+            inst.site_cost
         )
-        if len(inst.site_ids)
-        else 0.0
-    )
-    per_option = (inst.net_cost if policy.objective == "min_subsidy" else inst.cost) + share
     p, q = np.full(n_v, np.inf), np.full(n_v, np.inf)
     np.minimum.at(q, inst.option_village, per_option)
     np.minimum.at(p, inst.option_village[inst.covered], per_option[inst.covered])
@@ -300,7 +311,7 @@ def incumbent(
             open_sites = np.zeros(len(inst.site_ids), dtype=bool)
             open_sites[model.y_site] = lp_x[model.n_x : model.n_x + model.n_y] >= threshold
             prepaid = (
-                float(inst.site_cost[open_sites].sum())
+                float(instance.budget_money(inst, policy)[1][open_sites].sum())
                 if policy.objective == "max_coverage"
                 else 0.0
             )

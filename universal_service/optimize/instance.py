@@ -15,10 +15,12 @@ from universal_service.errors import InputDataError, ScenarioError, format_rows
 
 OBJECTIVES = ("min_cost", "min_subsidy", "max_coverage")
 SOLVERS = milp.SOLVERS
-COVERAGE_BASES = ("weight", "villages")
+COVERAGE_BASES = ("population", "villages")
+#: The money a budget limits (see :func:`budget_money`).
+BUDGET_BASES = ("npv_cost", "subsidy", "capex")
 #: Relative tolerance for "target met", "budget respected" and "constraint tight" checks.
 TOL = 1e-6
-#: Fixed seed passed to the solvers so that the same inputs give the same plan.
+#: Default seed passed to the solvers (``Policy.seed``), so that the same inputs give the same plan.
 RANDOM_SEED = 0
 
 
@@ -33,13 +35,17 @@ class Policy:
     ----------
     coverage_target : float or None
         Share (0-1) of the total coverage weight that must be covered, or None for no overall target.
-    coverage_basis : {"weight", "villages"}
-        "weight": a village counts with its ``weight`` column (e.g. population [persons]);
-        "villages": every village counts 1.
+    coverage_basis : {"population", "villages"}
+        The scenario's vocabulary (``policy.coverage_basis``). "population": a village counts with
+        its ``weight`` column (its population [persons], as :func:`universal_service.costs.
+        build_options` writes it); "villages": every (administrative) village counts 1.
     district_targets : mapping of str to float or None
         Share (0-1) of each named district's weight that must be covered.
     budget : float or None
-        Upper bound on the plan's total NPV cost (options plus sites built). [CNY]
+        Upper bound on the money named by ``budget_basis`` that the plan spends [CNY].
+    budget_basis : {"npv_cost", "subsidy", "capex"}
+        What the budget limits (:func:`budget_money`): the plan's total NPV cost (options plus
+        sites built), its subsidy (the public fund) or its undiscounted capex.
     objective : {"min_cost", "min_subsidy", "max_coverage"}
         Minimise total NPV cost, minimise total net cost (subsidy needed at the affordable tariff), or
         maximise covered weight within ``budget`` (required) with a cost tie-break that cannot change
@@ -54,21 +60,25 @@ class Policy:
         Relative optimality gap at which the solver stops. [-]
     threads : int
         Solver threads; 1 keeps runs reproducible.
+    seed : int
+        The solvers' random seed (a 32-bit integer >= 0); a fixed seed keeps runs reproducible.
     warm_start : bool
         Give the solver the best greedy plan (``greedy_choice`` then ``improve_plan``) as an
         incumbent, and keep it if the solver ends with nothing better.
     """
 
     coverage_target: float | None = None
-    coverage_basis: str = "weight"
+    coverage_basis: str = "population"
     district_targets: Mapping[str, float] | None = None
     budget: float | None = None
+    budget_basis: str = "npv_cost"
     objective: str = "min_cost"
     min_quality: int | None = None
     solver: str = "highs"
     time_limit_s: float = 60.0
     mip_gap: float = 1e-4
     threads: int = 1
+    seed: int = RANDOM_SEED
     warm_start: bool = True
 
     def __post_init__(self) -> None:
@@ -113,6 +123,8 @@ def _target_problems(policy: Policy) -> list[str]:
         problems.append(
             f"budget must be a finite amount >= 0 [CNY] or None (got {policy.budget!r})"
         )
+    if policy.budget_basis not in BUDGET_BASES:
+        problems.append(f"budget_basis must be one of {BUDGET_BASES} (got {policy.budget_basis!r})")
     if policy.objective not in OBJECTIVES:
         problems.append(f"objective must be one of {OBJECTIVES} (got {policy.objective!r})")
     elif policy.objective == "max_coverage" and policy.budget is None:
@@ -139,6 +151,12 @@ def _solve_problems(policy: Policy) -> list[str]:
         and policy.threads >= 1
     ):
         problems.append(f"threads must be an integer >= 1 (got {policy.threads!r})")
+    if not (
+        isinstance(policy.seed, int | np.integer)
+        and not isinstance(policy.seed, bool)
+        and 0 <= policy.seed < 2**31
+    ):
+        problems.append(f"seed must be an integer in [0, 2**31) (got {policy.seed!r})")
     if not isinstance(policy.warm_start, bool):
         problems.append(f"warm_start must be True or False (got {policy.warm_start!r})")
     return problems
@@ -153,7 +171,8 @@ class Instance:
 
     ``option_village`` and ``site`` are integer codes into ``village_ids`` and ``site_ids`` (site -1:
     the option needs no shared site). ``village_weight`` is the coverage weight after
-    ``coverage_basis``. Costs are NPV [CNY].
+    ``coverage_basis``. Costs are NPV [CNY]; ``capex`` is undiscounted [CNY] (NaN when the table
+    has none); ``subsidy`` is each option's subsidy without any site share [CNY].
     """
 
     village_ids: np.ndarray
@@ -169,6 +188,9 @@ class Instance:
     quality: np.ndarray
     site_ids: np.ndarray
     site_cost: np.ndarray
+    capex: np.ndarray | None = None
+    subsidy: np.ndarray | None = None
+    site_capex: np.ndarray | None = None
     n_removed_quality: int = 0
     n_removed_dominated: int = 0
 
@@ -187,8 +209,10 @@ class Instance:
             "net_cost",
             "covered",
             "quality",
+            "capex",
+            "subsidy",
         )
-        kept = {name: getattr(self, name)[keep] for name in opt}
+        kept = {name: getattr(self, name)[keep] for name in opt if getattr(self, name) is not None}
         return dataclasses.replace(self, **kept, **changes)
 
 
@@ -205,14 +229,15 @@ def _flag(problems: list[str], index: pd.Index, mask: np.ndarray, message: str) 
         problems.append(f"options, {format_rows(index[mask])}: {message}")
 
 
-def _validate_sites(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted site ids and their costs [CNY]; raise InputDataError naming every problem."""
+def _validate_sites(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted site ids, their NPV costs and capex [CNY] (capex NaN when the table has no ``capex``
+    column); raise InputDataError naming every problem."""
     if not isinstance(sites, pd.DataFrame):
         raise InputDataError(
             f"sites: expected a pandas DataFrame (site_id, cost [CNY]); got {type(sites).__name__}"
         )
     if len(sites) == 0:
-        return np.array([], dtype=object), np.array([], dtype=float)
+        return np.array([], dtype=object), np.array([], dtype=float), np.array([], dtype=float)
     missing = [c for c in ("site_id", "cost") if c not in sites.columns]
     if missing:
         raise InputDataError(
@@ -235,10 +260,18 @@ def _validate_sites(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         problems.append(
             f"sites, {format_rows(sites.index[bad])}: cost must be a finite NPV >= 0 [CNY] (got {cost[bad][:5].tolist()})"
         )
+    capex = np.full(len(sites), np.nan)
+    if "capex" in sites.columns:
+        capex = pd.to_numeric(sites["capex"], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(capex) | (capex < 0)
+        if bad.any():
+            problems.append(
+                f"sites, {format_rows(sites.index[bad])}: capex must be a finite amount >= 0 [CNY] (got {capex[bad][:5].tolist()})"
+            )
     if problems:
         raise InputDataError(problems)
     order = np.argsort(ids, kind="stable")
-    return ids[order], cost[order]
+    return ids[order], cost[order], capex[order]
 
 
 def _check_options_table(options: pd.DataFrame, policy: Policy) -> None:
@@ -251,6 +284,15 @@ def _check_options_table(options: pd.DataFrame, policy: Policy) -> None:
         raise InputDataError(
             f"options: missing column(s) {missing}; the long table needs {list(required)} "
             "(site_id '' when no shared site is needed, cost as NPV [CNY])"
+        )
+    if (
+        policy.budget is not None
+        and policy.budget_basis == "capex"
+        and "capex" not in options.columns
+    ):
+        raise InputDataError(
+            "options: policy.budget_basis is 'capex' but there is no 'capex' column; add the "
+            "undiscounted capex [CNY] of every option or choose budget_basis 'npv_cost'"
         )
     if policy.min_quality is not None and "quality" not in options.columns:
         raise InputDataError(
@@ -323,6 +365,12 @@ def _read_columns(options: pd.DataFrame, problems: list[str]) -> dict[str, np.nd
         "no_site": no_site,
         "cost": cost,
         "net_cost": net_cost,
+        "capex": _number(options, "capex", np.nan, False, problems)
+        if "capex" in options.columns
+        else np.full(len(options), np.nan),
+        "subsidy": _number(options, "subsidy", np.nan, False, problems)
+        if "subsidy" in options.columns
+        else np.maximum(net_cost, 0.0),
         "weight": _number(options, "weight", 1.0, False, problems),
         "quality": _number(options, "quality", 0.0, True, problems),
     }
@@ -416,7 +464,7 @@ def prepare(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy) -> Insta
         negative or non-finite costs, unknown site ids, weights or districts that differ within a
         village, unknown districts in ``policy.district_targets``.
     """
-    site_ids, site_cost = _validate_sites(sites)
+    site_ids, site_cost, site_capex = _validate_sites(sites)
     _check_options_table(options, policy)
     idx, problems = options.index, []
     cols = _read_columns(options, problems)
@@ -428,11 +476,19 @@ def prepare(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy) -> Insta
             problems.append(
                 f"policy.district_targets names district(s) {unknown_d[:5]} with no village in options; check district_id"
             )
+    if policy.budget is not None and policy.budget_basis == "capex" and len(site_ids):
+        if np.isnan(site_capex).any():
+            problems.append(
+                "sites: policy.budget_basis is 'capex' but the sites have no 'capex' column; "
+                "pass the sites' undiscounted capex [CNY] or choose budget_basis 'npv_cost'"
+            )
     if problems:
         raise InputDataError(problems)
 
     village_weight = (
-        cols["weight"][order][first] if policy.coverage_basis == "weight" else np.ones(len(first))
+        cols["weight"][order][first]
+        if policy.coverage_basis == "population"
+        else np.ones(len(first))
     )
     inst = Instance(
         village_ids=np.asarray(village_ids, dtype=object),
@@ -448,6 +504,9 @@ def prepare(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy) -> Insta
         quality=cols["quality"][order],
         site_ids=site_ids,
         site_cost=site_cost,
+        capex=cols["capex"][order],
+        subsidy=cols["subsidy"][order],
+        site_capex=site_capex,
     )
     if policy.min_quality is None:
         return inst
@@ -459,8 +518,8 @@ def remove_dominated(inst: Instance, policy: Policy) -> Instance:
     """Drop options dominated by a site-free option of the same village.
 
     Option ``o`` is dominated by ``p`` when ``p`` needs no shared site, costs no more (``cost``, and
-    ``net_cost`` under min_subsidy), has at least the quality and coverage status of ``o``, and is
-    strictly better in one of these, or ``o`` needs a site, or they tie and ``p`` has the lower
+    ``net_cost`` under min_subsidy, and the budget's money under a budget on subsidy or capex),
+    has at least the quality and coverage status of ``o``, and is strictly better in one of these, or ``o`` needs a site, or they tie and ``p`` has the lower
     option_id. Any plan using ``o`` stays feasible and no worse with ``p`` instead (``p`` adds no site
     cost), so the optimum is unchanged; the tie-break makes the relation a strict order, so exactly one
     of two identical options survives. Pairs are formed only with site-free options, in one vectorised
@@ -496,9 +555,37 @@ def remove_dominated(inst: Instance, policy: Policy) -> Instance:
     if policy.objective == "min_subsidy":
         weak &= inst.net_cost[p] <= inst.net_cost[o]
         strict |= inst.net_cost[p] < inst.net_cost[o]
+    if policy.budget is not None and policy.budget_basis != "npv_cost":
+        money = budget_money(inst, policy)[0]
+        weak &= money[p] <= money[o]
+        strict |= money[p] < money[o]
     dominated = np.zeros(inst.n_options, dtype=bool)
     dominated[o[weak & (strict | (inst.site[o] >= 0) | (p < o))]] = True
     return inst.subset(~dominated, n_removed_dominated=int(dominated.sum()))
+
+
+def budget_money(inst: Instance, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """The money ``policy.budget`` limits, per option and per site [CNY].
+
+    ``npv_cost``: the option's NPV cost and the site's NPV cost. ``capex``: the option's and the
+    site's undiscounted capex. ``subsidy``: the option's subsidy without any site share (its
+    ``subsidy`` column) and the site's full NPV cost on the site. This is the MILP's linear form of
+    the plan's subsidy: a village's subsidy is max(0, cost + site share - revenue), which is not
+    linear in the choices; summing the site-free subsidies and the sites' cost counts each built
+    site's cost once and never less than its villages' subsidies would carry of it, so the
+    budget row is never looser than the plan's subsidy (a plan within it spends at most the
+    budget of public money).
+
+    Returns
+    -------
+    (per_option, per_site) : tuple of numpy.ndarray
+        Aligned with the instance's options and ``site_ids`` [CNY].
+    """
+    if policy.budget_basis == "capex":
+        return inst.capex, inst.site_capex
+    if policy.budget_basis == "subsidy":
+        return inst.subsidy, inst.site_cost
+    return inst.cost, inst.site_cost
 
 
 # ------------------------------------------------------------------------------------------- targets

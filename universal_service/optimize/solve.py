@@ -11,11 +11,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from universal_service import milp
+from universal_service import appraisal, milp
+from universal_service.errors import InputDataError
 
 from . import formulate, heuristics, instance
 from .formulate import Formulation
-from .instance import RANDOM_SEED, TOL, Instance, Policy
+from .instance import TOL, Instance, Policy
+
+#: Absolute objective-bound difference [objective units] below which a plan counts as optimal
+#: whatever its relative gap (HiGHS's default ``mip_abs_gap``).
+ABS_GAP = 1e-6
 
 
 @dataclass
@@ -58,7 +63,7 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
         time_limit_s=policy.time_limit_s,
         mip_gap=policy.mip_gap,
         threads=policy.threads,
-        seed=RANDOM_SEED,
+        seed=int(policy.seed),
         start=start if policy.warm_start else None,
         lp_first=True,
     )
@@ -87,15 +92,22 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
 def _unreachable(inst: Instance, policy: Policy) -> str:
     """Name every coverage target above the weight that any option can reach ("" when all reachable)."""
     t = instance.targets(inst, policy)
-    w, what = inst.village_weight, "weight" if policy.coverage_basis == "weight" else "villages"
+    w, what = inst.village_weight, policy.coverage_basis
     total = t.sums(w)
     reach = t.sums(np.where(instance.reachable(inst), w, 0.0))
     short = reach < t.share * total - TOL * np.maximum(1.0, total)
-    return "; ".join(
+    reason = "; ".join(
         f"{name}: at most {reach[i] / total[i]:.4g} of {what} is reachable (target {t.share[i]:.4g})"
         for i, name in enumerate(t.names)
         if short[i]
     )
+    if reason and inst.n_removed_quality:
+        every = "every option" if inst.n_options == 0 else f"{inst.n_removed_quality} options"
+        reason += (
+            f" (policy.min_quality={policy.min_quality} removed {every} below that quality tier;"
+            " lower min_quality or offer a technology of that tier in the catalog)"
+        )
+    return reason
 
 
 def _explain_infeasible(inst: Instance, policy: Policy) -> str:
@@ -111,6 +123,8 @@ def _explain_infeasible(inst: Instance, policy: Policy) -> str:
     if cheapest[0].status in ("optimal", "time_limit") and math.isfinite(cheapest[0].objective):
         parts.append(
             f"budget: the cheapest plan meeting the target costs {cheapest[0].objective:,.0f} CNY > budget {policy.budget:,.0f} CNY"
+            if policy.budget_basis == "npv_cost"
+            else f"budget: no plan meeting the target spends at most {policy.budget:,.0f} CNY of {policy.budget_basis}"
         )
     reach_policy = dataclasses.replace(
         policy, objective="max_coverage", coverage_target=None, district_targets=None
@@ -153,7 +167,11 @@ def _solve_instance(inst: Instance, policy: Policy) -> tuple[_Outcome, Formulati
 def _dataset(
     inst: Instance, choice: np.ndarray, ev: dict[str, object], attrs: dict[str, object]
 ) -> xr.Dataset:
-    """The Plan Dataset of a per-village choice (-1: unserved): village and site variables, attrs."""
+    """The Plan Dataset of a per-village choice (-1: unserved): village and site variables, attrs.
+
+    The money and village attributes are then joined from the options table by
+    :func:`price_plan` (the one place the Plan is priced).
+    """
     served = choice >= 0
     opt = np.maximum(choice, 0)
 
@@ -170,19 +188,21 @@ def _dataset(
         "option_id": pick(inst.option_id, "").astype(str),
         "technology": pick(inst.technology, "none").astype(str),
         "site_id": site_name.astype(str),
-        "cost": pick(inst.cost, 0.0).astype(float),
-        "net_cost": pick(inst.net_cost, 0.0).astype(float),
+        "npv_cost": pick(inst.cost, 0.0).astype(float),
         "served": served,
         "covered": np.asarray(ev["covered"], dtype=bool),
         "weight": inst.village_weight.astype(float),
         "district_id": inst.village_district.astype(str),
     }
-    units = {"cost": "CNY", "net_cost": "CNY", "site_cost": "CNY"}
+    units = {"npv_cost": "CNY (NPV)"}
     data = {
         k: ("village", v, {"units": units[k]} if k in units else {}) for k, v in village.items()
     }
     data["site_built"] = ("site", np.asarray(ev["site_built"], dtype=bool))
-    data["site_cost"] = ("site", np.asarray(ev["site_paid"], dtype=float), {"units": "CNY"})
+    data["site_cost"] = ("site", np.asarray(ev["site_paid"], dtype=float), {"units": "CNY (NPV)"})
+    site_capex = np.asarray(inst.site_capex if inst.site_capex is not None else [], dtype=float)
+    if len(site_capex) and len(site_capex) == len(inst.site_ids) and np.isfinite(site_capex).all():
+        data["site_capex"] = ("site", site_capex, {"units": "CNY (undiscounted)"})
     coords = {"village": inst.village_ids.astype(str), "site": inst.site_ids.astype(str)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
@@ -225,7 +245,92 @@ def _coverage_attrs(inst: Instance, ev: dict[str, object], policy: Policy) -> di
         if policy.coverage_target is None
         else float(policy.coverage_target),
         "budget": math.nan if policy.budget is None else float(policy.budget),
+        "budget_basis": policy.budget_basis,
+        "budget_spent": float(ev["budget_spent"]),
     }
+
+
+def budget_price(dual_budget: float, policy: Policy) -> float:
+    """The budget's shadow price as money per unit of coverage [CNY per person or village].
+
+    Under max_coverage the LP dual of the budget row is the coverage bought by one more CNY of the
+    budget's money [persons or villages per CNY]; its inverse is what the budget pays, at the
+    margin, per extra person (population basis) or village (villages basis) covered. NaN for the
+    other objectives (their coverage price is ``dual_coverage``) and when the budget is slack.
+    """
+    if policy.objective != "max_coverage" or not (math.isfinite(dual_budget) and dual_budget > 0):
+        return math.nan
+    return 1.0 / dual_budget
+
+
+def _coverage_bound(inst: Instance, bound: float, policy: Policy) -> float:
+    """Under max_coverage, an upper bound on the covered weight [persons or villages]: the MILP
+    bound on (covered weight - eps x cost) plus the most the tie-break can take off
+    (:func:`~universal_service.optimize.formulate.tie_break_scale`); NaN for other objectives."""
+    if policy.objective != "max_coverage" or not math.isfinite(bound):
+        return math.nan
+    return bound + formulate.tie_break_weight(inst) * formulate.tie_break_scale(inst)
+
+
+def evaluate_plan(
+    options: pd.DataFrame, sites: pd.DataFrame, policy: Policy, option_ids: pd.Series
+) -> dict[str, object]:
+    """The objective, money and feasibility of a given plan under a policy, without solving.
+
+    Parameters
+    ----------
+    options, sites : pandas.DataFrame
+        As for :func:`plan`; the plan's options are priced by this table.
+    policy : Policy
+    option_ids : pandas.Series
+        The chosen option per village (index ``village_id``; "" or missing: unserved).
+
+    Returns
+    -------
+    dict
+        ``objective`` (the policy's objective as :func:`plan` computes it: [CNY], or for
+        max_coverage the covered weight minus the cost tie-break), ``covered_weight``,
+        ``total_cost``, ``total_net_cost``, ``budget_spent`` [CNY] and ``violated`` (names of the
+        coverage or budget rows the plan breaks).
+
+    Raises
+    ------
+    InputDataError
+        When the tables break their contract, or a chosen option is not in them.
+    """
+    inst = instance.prepare(options, sites, policy)
+    wanted = pd.Series(option_ids, dtype=object).reindex(inst.village_ids).fillna("").astype(str)
+    key = pd.MultiIndex.from_arrays([inst.village_ids[inst.option_village], inst.option_id])
+    pos = key.get_indexer(pd.MultiIndex.from_arrays([inst.village_ids, wanted.to_numpy()]))
+    missing = (pos < 0) & (wanted.to_numpy() != "")
+    if missing.any():
+        raise InputDataError(
+            f"plan: option(s) {list(zip(inst.village_ids[missing], wanted[missing], strict=True))[:5]} are "
+            "not in the options table; choose options it lists"
+        )
+    choice = np.where(pos >= 0, pos, -1).astype(np.int64)
+    ev = heuristics.evaluate(inst, choice, policy)
+    return {
+        "objective": float(heuristics.objective_value(inst, ev, policy)),
+        "covered_weight": ev["covered_weight"],
+        "total_cost": ev["total_cost"],
+        "total_net_cost": ev["total_net_cost"],
+        "budget_spent": ev["budget_spent"],
+        "violated": list(ev["violated"]),
+    }
+
+
+def _status(status: str, objective: float, bound: float, sense: int, policy: Policy) -> str:
+    """ "optimal" only when the gap is within ``policy.mip_gap`` (or objective and bound differ by
+    at most the solvers' absolute tolerance, :data:`ABS_GAP`, for objectives near 0); a solved plan
+    with a wider or unknown gap is "time_limit"; the solver's other statuses pass through."""
+    if status not in ("optimal", "time_limit"):
+        return status
+    gap = milp.relative_gap(objective, bound, sense)
+    close = math.isfinite(objective) and math.isfinite(bound)
+    close = close and sense * (objective - bound) <= ABS_GAP
+    within = close or (math.isfinite(gap) and gap <= policy.mip_gap * (1 + 1e-9))
+    return "optimal" if within else "time_limit"
 
 
 def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = None) -> xr.Dataset:
@@ -237,10 +342,13 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         Long table, one row per village x option. Required: ``village_id`` (str), ``option_id`` (str,
         unique within village), ``technology`` (str), ``site_id`` (str; "" or NaN when the option needs
         no shared site), ``cost`` (NPV [CNY], >= 0). Optional: ``net_cost`` (NPV cost minus NPV revenue
-        at the affordable tariff [CNY], may be negative; default ``cost``), ``capex``, ``opex``
-        (carried, unused), ``quality`` (int tier), ``weight`` (per-village coverage weight, e.g.
-        population [persons], repeated on the village's rows; default 1), ``district_id`` (default
-        ""), ``counts_as_covered`` (bool, default True).
+        at the affordable tariff [CNY], may be negative; default ``cost``), ``quality`` (int tier),
+        ``weight`` (per-village coverage weight, e.g. population [persons], repeated on the
+        village's rows; default 1), ``district_id`` (default ""), ``counts_as_covered`` (bool,
+        default True); carried into the Plan when present (:data:`MONEY_COLUMNS`,
+        :data:`VILLAGE_COLUMNS`): ``capex``, ``opex_per_year``, ``revenue_npv``,
+        ``tariff_monthly``, ``affordable_monthly``, ``demand_subsidy_npv``, ``population``,
+        ``households``, ``existing_service``.
     sites : pandas.DataFrame
         ``site_id`` (str, unique), ``cost`` (NPV [CNY]); optional ``technology``. May be empty.
     policy : Policy
@@ -250,9 +358,14 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
     -------
     xarray.Dataset
         The Plan: on dim ``village`` (sorted ids) ``option_id`` ("" if unserved), ``technology``
-        ("none" if unserved), ``site_id``, ``cost`` and ``net_cost`` [CNY] (0 if unserved), ``served``,
-        ``covered``, ``weight``, ``district_id``; on dim ``site`` (sorted ids) ``site_built`` and
-        ``site_cost`` (paid in this plan, 0 if not built) [CNY]. ``attrs``: ``status`` (optimal,
+        ("none" if unserved), ``site_id``, ``served`` (by this plan), ``covered`` (after the plan,
+        existing service included), ``weight``, ``district_id`` and the priced variables of
+        :func:`price_plan` (``population``,
+        ``households``, ``existing_service``, ``capex``, ``opex_per_year``, ``npv_cost``,
+        ``site_share``, ``revenue_npv``, ``tariff_monthly``, ``subsidy``...; 0 if unserved); on dim
+        ``site`` (sorted ids) ``site_built``, ``site_cost`` (paid in this plan, 0 if not built)
+        [CNY] and ``site_capex`` [CNY] when the sites table has it. ``attrs``: ``total_npv_cost``,
+        ``total_subsidy`` (price_plan's rules) and ``status`` (optimal,
         time_limit, infeasible, unbounded, error), ``termination``, ``objective``, ``bound``, ``gap``,
         ``lp_bound``, ``total_cost``, ``total_net_cost`` [CNY], ``coverage_share``, ``coverage_target``,
         ``budget``, ``solver``, ``solver_version``, ``n_rows``, ``n_cols``, ``n_x``, ``n_y``,
@@ -269,6 +382,15 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         LP relaxation after presolve (forced villages are fixed there): ``dual_coverage`` [CNY per
         unit of weight], ``dual_budget`` [objective units per CNY]. ``binding_constraints`` names the
         coverage and budget rows with a non-zero shadow price or no slack at the plan.
+
+        ``status`` is "optimal" only when ``gap`` is within ``policy.mip_gap`` (:func:`_status`),
+        and ``status_method`` is "milp" (:func:`universal_service.fiberplan.design` reports
+        "heuristic" for its shared-trench plans). ``budget_basis`` names the money the budget
+        limits and ``budget_spent`` is the plan's amount of it [CNY]
+        (:func:`~universal_service.optimize.instance.budget_money`);
+        ``budget_cny_per_unit_covered`` is the budget's shadow price under max_coverage [CNY per
+        person or village covered] (:func:`budget_price`) and ``coverage_bound`` an upper bound
+        on the covered weight under max_coverage (NaN otherwise).
 
     Raises
     ------
@@ -292,7 +414,8 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
     ev = heuristics.evaluate(inst, out.choice, policy)
     binding, dual_cov, dual_budget = _binding(model, out, z)
     attrs = {
-        "status": out.status,
+        "status": _status(out.status, out.objective, out.bound, model.sense, policy),
+        "status_method": "milp",
         "termination": out.termination,
         "objective_name": policy.objective,
         "objective": out.objective,
@@ -316,10 +439,12 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         "binding_constraints": "; ".join(binding),
         "dual_coverage": dual_cov,
         "dual_budget": dual_budget,
+        "budget_cny_per_unit_covered": budget_price(dual_budget, policy),
+        "coverage_bound": _coverage_bound(inst, out.bound, policy),
         "infeasible_reason": out.reason,
         "warm_start_objective": out.warm_objective,
     }
-    return _dataset(inst, out.choice, ev, attrs)
+    return price_plan(_dataset(inst, out.choice, ev, attrs), options, sites)
 
 
 def baseline(
@@ -366,4 +491,156 @@ def baseline(
         "solve_seconds": time.perf_counter() - t0,
         "infeasible_reason": reason,
     }
-    return _dataset(inst, choice, ev, attrs)
+    return price_plan(_dataset(inst, choice, ev, attrs), options, sites)
+
+
+# ------------------------------------------------------------------------------------ plan money
+
+#: Per-option money columns carried into the Plan: options-table column -> (Plan variable, units,
+#: value where the column is absent or the village unserved).
+MONEY_COLUMNS: dict[str, tuple[str, str, float]] = {
+    "capex": ("capex", "CNY (undiscounted)", 0.0),
+    "opex_per_year": ("opex_per_year", "CNY/yr", 0.0),
+    "cost": ("npv_cost", "CNY (NPV)", 0.0),
+    "revenue_npv": ("revenue_npv", "CNY (NPV)", 0.0),
+    "tariff_monthly": ("tariff_monthly", "CNY/month", np.nan),
+    "affordable_monthly": ("affordable_monthly", "CNY/month", np.nan),
+    "demand_subsidy_npv": ("demand_subsidy_npv", "CNY (NPV)", 0.0),
+}
+#: Village attributes (repeated on each of a village's rows) carried into the Plan, with the value
+#: used when the options table has no such column.
+VILLAGE_COLUMNS: dict[str, object] = {
+    "population": np.nan,
+    "households": np.nan,
+    "existing_service": "",
+}
+
+
+def price_plan(
+    plan: xr.Dataset, options: pd.DataFrame, sites: pd.DataFrame | None = None
+) -> xr.Dataset:
+    """Fill a Plan's per-village money from its options table: the one place the Plan is priced.
+
+    Each village's chosen row of ``options`` (matched on ``village_id`` and ``option_id``) gives
+    ``capex`` (undiscounted [CNY]), ``opex_per_year`` [CNY/yr], ``npv_cost`` (the row's ``cost``
+    [CNY, NPV]), ``revenue_npv`` [CNY, NPV], ``tariff_monthly`` and ``affordable_monthly``
+    [CNY/month] and ``demand_subsidy_npv`` [CNY, NPV]; unserved villages get 0 (NaN for the
+    tariffs). Columns the table lacks (the optimizer takes any long table) are 0 or NaN. The
+    village attributes ``population``, ``households`` and ``existing_service`` come from any of
+    its rows (``population`` falls back on the coverage ``weight``).
+
+    Then the two money rules of :mod:`universal_service.appraisal`: ``site_share``
+    (:func:`~universal_service.appraisal.site_shares`: each site's ``site_cost``, what the plan
+    pays for it, split among the villages the plan serves from it by population) and
+    ``subsidy`` (:func:`~universal_service.appraisal.subsidy`). ``above_cap`` flags the served
+    villages whose tariff is above their affordability cap. With ``sites``, ``cheapest_cost`` is
+    each village's cheapest way to be served alone: the least ``cost`` + full site ``cost`` over
+    its options that count as covered [CNY, NPV] (the "why" of an unserved village); without,
+    an earlier ``cheapest_cost`` is kept.
+
+    attrs: ``total_npv_cost`` = sum of ``npv_cost`` + sum of ``site_cost`` (the documented rule:
+    option costs exclude the shared sites, which are added once each, so it equals the sum of
+    ``npv_cost + site_share`` whenever every built site serves a village), ``total_subsidy`` =
+    sum of ``subsidy``, ``total_revenue_npv``, ``total_capex`` (options plus the sites' ``capex``
+    when the plan carries it), ``total_opex_per_year``, ``total_demand_subsidy`` (served
+    villages), ``n_above_cap`` [villages served by the plan].
+
+    Parameters
+    ----------
+    plan : xarray.Dataset
+        A Plan with ``option_id``, ``site_id``, ``served`` on ``village`` and ``site_cost``,
+        ``site_built`` on ``site``.
+    options : pandas.DataFrame
+        The long options table the plan was chosen from.
+    sites : pandas.DataFrame, optional
+        ``site_id``, ``cost`` [CNY, NPV] of the shared sites.
+
+    Returns
+    -------
+    xarray.Dataset
+        A new Plan with the variables above (replacing any earlier ones) and the attrs.
+    """
+    out = plan.copy()
+    village = pd.Index(plan["village"].values.astype(str))
+    served = plan["served"].values.astype(bool)
+    t = options.assign(
+        village_id=options["village_id"].astype(str), option_id=options["option_id"].astype(str)
+    )
+    rows = t.drop_duplicates(["village_id", "option_id"]).set_index(["village_id", "option_id"])
+    chosen = pd.MultiIndex.from_arrays([village, plan["option_id"].values.astype(str)])
+    for col, (name, units, empty) in MONEY_COLUMNS.items():
+        values = (
+            pd.to_numeric(rows[col], errors="coerce").reindex(chosen).to_numpy(float)
+            if col in rows.columns
+            else np.full(len(village), empty)
+        )
+        values = np.where(served & np.isfinite(values), values, empty)
+        out[name] = ("village", values, {"units": units})
+    first = t.drop_duplicates("village_id").set_index("village_id").reindex(village)
+    for col, empty in VILLAGE_COLUMNS.items():
+        if col in first.columns:
+            values = first[col].to_numpy()
+        elif col == "population" and "weight" in plan:
+            values = plan["weight"].values.astype(float)
+        else:
+            values = np.full(len(village), empty)
+        values = values.astype(str) if col == "existing_service" else values.astype(float)
+        out[col] = ("village", values)
+    if sites is not None:
+        out["cheapest_cost"] = ("village", _cheapest(t, sites, village), {"units": "CNY (NPV)"})
+    site_cost = _site_cost_paid(plan)
+    site_of = np.where(served, plan["site_id"].values.astype(str), "")
+    pop = np.nan_to_num(out["population"].values.astype(float))
+    out["site_share"] = (
+        "village",
+        appraisal.site_shares(site_of, pop, site_cost),
+        {"units": "CNY (NPV)", "rule": "site cost split by population among its villages"},
+    )
+    out["subsidy"] = (
+        "village",
+        appraisal.subsidy(
+            out["npv_cost"].values, out["site_share"].values, out["revenue_npv"].values
+        ),
+        {"units": "CNY (NPV)", "rule": "max(0, npv_cost + site_share - revenue_npv)"},
+    )
+    tariff, cap = out["tariff_monthly"].values, out["affordable_monthly"].values
+    out["above_cap"] = ("village", served & np.isfinite(tariff) & (tariff > cap + 1e-9))
+    site_capex = (
+        float(plan["site_capex"].where(plan["site_built"], 0.0).sum())
+        if "site_capex" in plan
+        else 0.0
+    )
+    out.attrs.update(
+        total_npv_cost=float(out["npv_cost"].sum()) + float(sum(site_cost.values())),
+        total_subsidy=float(out["subsidy"].sum()),
+        total_revenue_npv=float(out["revenue_npv"].sum()),
+        total_capex=float(out["capex"].sum()) + site_capex,
+        total_opex_per_year=float(out["opex_per_year"].sum()),
+        total_demand_subsidy=float(out["demand_subsidy_npv"].sum()),
+        n_above_cap=int(out["above_cap"].sum()),
+    )
+    return out
+
+
+def _site_cost_paid(plan: xr.Dataset) -> dict[str, float]:
+    """Site id -> what the plan pays for it [CNY, NPV], built sites only."""
+    if "site" not in plan.dims or plan.sizes["site"] == 0:
+        return {}
+    built = plan["site_built"].values.astype(bool)
+    ids = plan["site"].values.astype(str)[built]
+    return dict(zip(ids, plan["site_cost"].values.astype(float)[built], strict=True))
+
+
+def _cheapest(t: pd.DataFrame, sites: pd.DataFrame, village: pd.Index) -> np.ndarray:
+    """Each village's least cost of being served alone: option + full site cost [CNY, NPV]."""
+    site_cost = pd.Series(
+        pd.to_numeric(sites["cost"], errors="coerce").to_numpy(float),
+        index=sites["site_id"].astype(str).to_numpy(),
+    )
+    site = t["site_id"].fillna("").astype(str)
+    alone = pd.to_numeric(t["cost"], errors="coerce").to_numpy(float) + np.where(
+        site != "", site_cost.reindex(site).fillna(np.inf).to_numpy(), 0.0
+    )
+    ok = t["counts_as_covered"].astype(bool).to_numpy() if "counts_as_covered" in t else True
+    best = pd.Series(np.where(ok, alone, np.inf)).groupby(t["village_id"].to_numpy()).min()
+    return best.reindex(village).fillna(np.inf).to_numpy(float)
