@@ -36,6 +36,7 @@ LAYERS = {
     "costs": 8,
     "optimize": 9,
     "fiberplan": 10,
+    "allocate": 10,
     "scenarios": 11,
     "report": 12,
     "synthetic": 12,
