@@ -188,7 +188,7 @@ with tab_plan:
     fiber_lines = plot.line_frame(result.fiber.lines) if result.fiber is not None else None
     point_map(
         plot.technology_frame(layer),
-        "{name}: {technology} ({cost_cny} CNY)",
+        "{name}: {technology} ({total_cost_cny} CNY NPV incl. site share)",
         key="tech_map",
         lines=fiber_lines,
     )
