@@ -121,6 +121,61 @@ def plan(
         raise typer.Exit(code=1)
 
 
+@app.command("allocate")
+def allocate_cmd(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    regime: Annotated[
+        list[str] | None,
+        typer.Option("--regime", "-r", help="lots, auction, fund or shared (repeat; default all)"),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value applied last, e.g. allocation.tolerance=0.05"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Allocate the obligation among operators under each regime; print and write the comparison."""
+    from . import allocate, io, outputs, report, scenarios
+    from .catalog import load_catalog
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)
+        values = _set_values(set_ or [])
+        if regime:
+            values["allocation.regimes"] = list(regime)
+        sc = scenarios.load_scenario(scenario, scenario=name, set_values=values)
+        if region is not None:
+            sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
+        reg = io.load_region(sc.region_path())
+        ds = allocate.allocate(
+            reg, sc.config, scenarios.policy_for(sc.config), load_catalog(sc.catalog_path())
+        )
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    try:
+        paths = report.write_allocation(ds, out)
+    except InputDataError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(OSError(f"--out {out}: could not write the outputs ({exc}); free space or fix it."))
+    typer.echo(allocate.format_table(ds))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
+
+
 @app.command()
 def validate(
     region: Annotated[Path, typer.Argument(help="Region folder with region.toml")],

@@ -10,12 +10,19 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import outputs
+from . import allocate, outputs
 from .errors import ScenarioError
 from .scenarios import ScenarioResult
 
 #: The files of one output set (``manifest.json`` is written last, beside them).
-OUTPUT_FILES = ("plan.nc", "villages.gpkg", "sites.gpkg", "fiber.gpkg", "summary.csv")
+OUTPUT_FILES = (
+    "plan.nc",
+    "villages.gpkg",
+    "sites.gpkg",
+    "fiber.gpkg",
+    "summary.csv",
+    *allocate.ALLOCATION_FILES,
+)
 
 
 #: Summary rows of villages the plan does not touch and of villages it leaves without service.
@@ -256,7 +263,8 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict
-        Output name (``plan``, ``villages``, ``sites``, ``fiber``, ``summary``) -> path.
+        Output name (``plan``, ``villages``, ``sites``, ``fiber``, ``summary``, and with an
+        allocation ``allocation`` and ``allocation_csv``) -> path.
 
     Raises
     ------
@@ -287,13 +295,51 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
         writers["fiber.gpkg"] = lambda p: lines.to_file(p, layer="fiber_network", driver="GPKG")
     summ = summary(result)
     writers["summary.csv"] = lambda p: summ.to_csv(p, float_format="%.2f")
+    if result.allocation is not None:
+        writers.update(allocation_writers(result.allocation))
     written = outputs.write_set(
         out_dir,
         writers,
         owned=OUTPUT_FILES,
         meta={"scenario": result.name, "region": str(result.region.name)},
     )
-    return {Path(name).stem: path for name, path in written.items()}
+    return {_key(name): path for name, path in written.items()}
+
+
+def _key(name: str) -> str:
+    """The output name of a file: its stem (``allocation.csv``: ``allocation_csv``)."""
+    return "allocation_csv" if name == "allocation.csv" else Path(name).stem
+
+
+def allocation_writers(ds: xr.Dataset) -> dict[str, Callable[[Path], None]]:
+    """Writers of ``allocation.nc`` (the Allocation Dataset) and ``allocation.csv`` (one row per
+    regime and operator, :func:`universal_service.allocate.operator_table`)."""
+    table = allocate.operator_table(ds)
+    return {
+        "allocation.nc": lambda p: ds.to_netcdf(p),
+        "allocation.csv": lambda p: table.to_csv(p, index=False, float_format="%.6g"),
+    }
+
+
+def write_allocation(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
+    """Write an Allocation alone as one output set (``allocation.nc``, ``allocation.csv``,
+    ``manifest.json``); files of an earlier ``plan`` run in ``out_dir`` are dropped, so the folder
+    never mixes two runs.
+
+    Returns
+    -------
+    dict
+        Output name (``allocation.nc`` -> ``allocation``, ``allocation.csv`` -> ``allocation_csv``)
+        -> path.
+    """
+    outputs.check_out_dir(out_dir, OUTPUT_FILES)
+    written = outputs.write_set(
+        out_dir,
+        allocation_writers(ds),
+        owned=OUTPUT_FILES,
+        meta={"scenario": ds.attrs.get("scenario", ""), "region": ds.attrs.get("region", "")},
+    )
+    return {_key(n): p for n, p in written.items()}
 
 
 def compare(results: Sequence[ScenarioResult], names: Sequence[str] | None = None) -> xr.Dataset:

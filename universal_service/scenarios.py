@@ -33,7 +33,7 @@ import pydantic
 import xarray as xr
 import yaml
 
-from . import costs, fiberplan, io, optimize
+from . import allocate, costs, fiberplan, io, optimize
 from .catalog import load_catalog
 from .errors import ScenarioError, bounded_list, clip, short_repr
 from .schema import ScenarioConfig
@@ -374,6 +374,7 @@ class ScenarioResult:
     timings: dict[str, float] = field(default_factory=dict)
     baseline: xr.Dataset | None = None
     fiber: fiberplan.FiberDesign | None = None
+    allocation: xr.Dataset | None = None
 
     @property
     def name(self) -> str:
@@ -415,8 +416,9 @@ def run(
     *,
     region: io.Region | None = None,
     with_baseline: bool = True,
+    with_allocation: bool | None = None,
 ) -> ScenarioResult:
-    """Run a scenario end to end: load the region, cost the options, optimise.
+    """Run a scenario end to end: load the region, cost the options, optimise, allocate.
 
     Parameters
     ----------
@@ -426,6 +428,10 @@ def run(
         A region already loaded (skips reading files; the dashboard caches it).
     with_baseline : bool
         Also compute the per-village cheapest-option baseline (no sharing) for comparison.
+    with_allocation : bool, optional
+        Also allocate the obligation among operators (:func:`universal_service.allocate.
+        allocate`, as ``ScenarioResult.allocation``); by default when the scenario file has an
+        ``allocation`` section.
 
     Returns
     -------
@@ -466,7 +472,14 @@ def run(
     plan.attrs["scenario"] = cfg.name
     plan.attrs["region"] = region.name
     plan.attrs["price_year"] = str(catalog.meta.get("price_year", ""))  # the catalog's money
-    return ScenarioResult(scenario, plan, opts, region, t, base, fiber)
+    if with_allocation is None:
+        with_allocation = "allocation" in cfg.model_fields_set
+    alloc = None
+    if with_allocation:
+        t0 = time.perf_counter()
+        alloc = allocate.allocate(region, cfg, policy, catalog)
+        t["allocate_s"] = time.perf_counter() - t0
+    return ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
 
 
 def with_site_layer(plan: xr.Dataset, sites: pd.DataFrame) -> xr.Dataset:

@@ -546,14 +546,61 @@ class NetworkConfig(_Strict):
     )
 
 
-class AllocationConfig(_Strict):
-    """Allocation section: which regime assigns obligations among operators."""
+REGIMES: tuple[str, ...] = ("lots", "auction", "fund", "shared")
 
-    regime: Literal["revenue_share", "auction", "fund", "shared_network"] = "revenue_share"
-    basis: Literal["revenue", "profit", "market_share"] = "revenue"
-    tolerance: float = Field(0.1, ge=0, le=1)
-    markup: float = Field(0.1, ge=0)
-    cost_sharing: Literal["shapley", "nucleolus", "proportional"] = "shapley"
+
+class AllocationConfig(_Strict):
+    """Allocation section: how the obligation and its cost are divided among operators.
+
+    Every regime is computed unless ``regimes`` narrows it; see :mod:`universal_service.allocate`.
+    """
+
+    regimes: list[Literal["lots", "auction", "fund", "shared"]] = Field(
+        default_factory=lambda: list(REGIMES), min_length=1, description="regimes to compute"
+    )
+    basis: Literal["revenue", "profit", "mix", "market_share"] = Field(
+        "revenue", description="reference share of each operator's burden (lots, proportional)"
+    )
+    profit_weight: float = Field(
+        0.5, ge=0, le=1, description="weight of the profit share in basis 'mix' (rest: revenue)"
+    )
+    tolerance: float = Field(
+        0.1, ge=0, le=1, description="lots: burden share within +- this of the reference share"
+    )
+    contiguous: bool = Field(False, description="lots: each operator's districts contiguous")
+    markup: float = Field(
+        0.1, ge=0, le=10, description="auction: mean bid markup over the subsidy need (assumption)"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="auction: seed of the bid markups")
+    reserve_margin: float = Field(
+        0.2, ge=0, le=10, description="auction: reserve = (1 + this) x least stand-alone need"
+    )
+    budget_cny: float | None = Field(
+        None, gt=0, description="auction budget [CNY, NPV]; null: the sum of reserve prices"
+    )
+    national_population: float = Field(
+        1.38271e9,
+        gt=0,
+        description="fund: population the operators' revenue comes from [persons] (China, "
+        "end-2016: 1,382.71 million, NBS Statistical Communique 2016)",
+    )
+    levy_base_share: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="fund: share of each operator's revenue earned in the region; null: region "
+        "population / national_population (assumption, plausible 0.5x-2x)",
+    )
+    cost_sharing: Literal["shapley", "nucleolus", "proportional"] = Field(
+        "shapley", description="shared: the rule that sets each operator's burden"
+    )
+
+    @field_validator("regimes")
+    @classmethod
+    def _unique_regimes(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"regimes listed twice: {sorted(r for r in set(v) if v.count(r) > 1)}")
+        return [r for r in REGIMES if r in v]
 
 
 class SolveConfig(_Strict):
