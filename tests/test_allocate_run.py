@@ -181,3 +181,30 @@ def test_plan_writes_the_allocation_when_the_scenario_has_the_section(
     report.write_allocation(result.allocation, tmp_path / "out")
     assert not (tmp_path / "out" / "plan.nc").exists()
     assert scenarios.run(f, with_allocation=False).allocation is None
+
+
+def test_an_operator_without_infrastructure_is_never_assigned_and_pays_by_revenue_only(
+    region_dir: Path, tmp_path: Path
+) -> None:
+    """A licensed operator with no PoP or tower in the region (e.g. China Netcom in Guizhou in
+    2004): it cannot meet an obligation there, the Shapley value and nucleolus of the game among
+    owners charge it nothing, a revenue-proportional rule does."""
+    import shutil
+
+    root = tmp_path / "region"
+    shutil.copytree(region_dir, root)
+    ops = pd.read_csv(root / "operators.csv")
+    extra = pd.DataFrame([["newco", "New Co", 1.0e11, 1.0e10, 0.0, "fiber"]], columns=ops.columns)
+    pd.concat([ops, extra]).to_csv(root / "operators.csv", index=False)
+    sc = scenarios.load_scenario(
+        set_values={"policy.coverage_target": 0.9, "allocation.regimes": ["fund", "shared"]}
+    )
+    ds = allocate.allocate(io.load_region(root), sc.config, scenarios.policy_for(sc.config))
+    assert "newco" in ds["operator"].values
+    assert float(ds["assigned"].sel(regime="fund", operator="newco").sum()) == 0
+    assert float(ds["sharing"].sel(rule="shapley", operator="newco")) == 0
+    assert float(ds["sharing"].sel(rule="nucleolus", operator="newco")) == 0
+    assert float(ds["sharing"].sel(rule="proportional_revenue", operator="newco")) > 0
+    assert np.isnan(ds["standalone_need"].sel(operator="newco")).all()
+    # the levy base counts its revenue too
+    assert float(ds["levy"].sel(regime="fund", operator="newco")) > 0

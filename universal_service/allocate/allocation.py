@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 
@@ -110,23 +111,42 @@ def levy_base(
     return rev.astype(float).fillna(0.0).to_numpy() * share * factor, float(share)
 
 
-def _sharing(game: CoalitionCosts, players: list[str], ref: dict[str, pd.Series]) -> pd.DataFrame:
-    """Charges of the grand coalition's need by every rule of :data:`RULES` (rule x operator)."""
-    n = len(players)
-    samples = None if n <= MAX_EXACT_SHAPLEY_PLAYERS else SHAPLEY_SAMPLES
-    rows = {}
-    per_district = [
-        shapley(lambda s, d=d: game.value(s, d), players, samples=samples) for d in game.districts
+def _sharing(
+    game: CoalitionCosts, players: list[str], ref: dict[str, pd.Series]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Charges of the grand coalition's need by every rule of :data:`RULES` (rule x operator).
+
+    The Shapley value and the nucleolus are those of the game among the operators that own
+    infrastructure in the region (the others bring nothing and cannot serve alone: they are
+    charged 0). A district where some coalition of owners cannot meet the obligation has no
+    finite game; its need is charged in proportion to revenue, and it is returned in the list.
+    """
+    owners = sorted(game.effective(players))
+    subsets = [
+        frozenset(c) for k in range(1, len(owners) + 1) for c in itertools.combinations(owners, k)
     ]
-    rows["shapley"] = sum(per_district[1:], per_district[0])
-    total = game.value(players)
-    if n <= MAX_NUCLEOLUS_PLAYERS:
-        rows["nucleolus"] = nucleolus(lambda s: game.value(s), players)
+    finite = [d for d in game.districts if all(np.isfinite(game.value(s, d)) for s in subsets)]
+    fallback = [d for d in game.districts if d not in finite]
+    rest = sum((game.value(players, d) for d in fallback), 0.0) * ref["revenue"].fillna(0.0)
+    zero = pd.Series(0.0, index=players)
+    rows = {}
+    if owners and finite:
+        samples = None if len(owners) <= MAX_EXACT_SHAPLEY_PLAYERS else SHAPLEY_SAMPLES
+        per_district = [
+            shapley(lambda s, d=d: game.value(s, d), owners, samples=samples) for d in finite
+        ]
+        rows["shapley"] = zero.add(sum(per_district[1:], per_district[0]), fill_value=0) + rest
+        if len(owners) <= MAX_NUCLEOLUS_PLAYERS:
+            nuc = nucleolus(lambda s: sum(game.value(s, d) for d in finite), owners)
+            rows["nucleolus"] = zero.add(nuc, fill_value=0) + rest
+        else:
+            rows["nucleolus"] = pd.Series(np.nan, index=players)
     else:
-        rows["nucleolus"] = pd.Series(np.nan, index=players)
+        rows["shapley"] = rows["nucleolus"] = rest
+    total = game.value(players)
     rows["proportional_revenue"] = total * ref["revenue"]
     rows["proportional_market_share"] = total * ref["market_share"]
-    return pd.DataFrame(rows).T.reindex(index=list(RULES), columns=players)
+    return pd.DataFrame(rows).T.reindex(index=list(RULES), columns=players), fallback
 
 
 def allocate(
@@ -218,7 +238,7 @@ def allocate(
             out[r] = rg.fund(cost, need, base)
             out[r].attrs["levy_base_share"] = share
         else:
-            sharing = _sharing(game, players, _proportional_bases(region, players))
+            sharing, fallback = _sharing(game, players, _proportional_bases(region, players))
             rule = a.cost_sharing
             if rule == "proportional":
                 rule = (
@@ -231,6 +251,7 @@ def allocate(
             }
             out[r] = rg.shared(grand["cost"], grand["need"], sharing.loc[rule].to_numpy(float))
             out[r].attrs["rule"] = rule
+            out[r].attrs["revenue_split_districts"] = ",".join(fallback)
     grand_covered = (
         np.array(
             [float(game.table(game.best(players, d)).at[d, "covered_population"]) for d in dist]
