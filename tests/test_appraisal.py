@@ -226,3 +226,13 @@ def test_summary_rows_separate_existing_plan_and_unserved(synthetic_result):
     assert s.loc["total", subsidy] == pytest.approx(plan.attrs["total_subsidy"], rel=1e-12)
     text = report.format_summary(synthetic_result)
     assert "of population" in text and "of administrative villages" in text
+
+
+def test_pilot_subsidy_by_hand() -> None:
+    """30% of capex plus 6 years of opex at 8%: (P/A, 8%, 6) = 4.6229 (compound-interest tables)."""
+    got = appraisal.pilot_subsidy(100_000.0, 10_000.0, 0.08)
+    assert got == pytest.approx(30_000.0 + 10_000.0 * 4.62288, rel=1e-5)
+    cash = sum(10_000.0 / 1.08**t for t in range(1, 7))  # explicit cash flows
+    assert got == pytest.approx(30_000.0 + cash, rel=1e-12)
+    border = appraisal.pilot_subsidy(np.array([1.0, 2.0]), 0.0, 0.08, opex_years=10)
+    np.testing.assert_allclose(border, [0.3, 0.6])

@@ -356,3 +356,43 @@ def subsidy(npv_cost: np.ndarray, site_share: np.ndarray, revenue_npv: np.ndarra
         np.asarray(npv_cost, float) + np.asarray(site_share, float) - np.asarray(revenue_npv, float)
     )
     return np.maximum(net, 0.0)
+
+
+#: China's 2015-2019 universal-service pilots (电信普遍服务试点): central funds paid 30% of the
+#: capital cost plus 6 years of operating cost (10 in border areas). MIIT and MOF, 关于开展电信
+#: 普遍服务试点工作的通知 (2015); figures as reported with the pilot batches.
+PILOT_CAPEX_SHARE = 0.3
+PILOT_OPEX_YEARS = 6
+
+
+def pilot_subsidy(
+    capex: np.ndarray | float,
+    opex_per_year: np.ndarray | float,
+    rate: float,
+    *,
+    capex_share: float = PILOT_CAPEX_SHARE,
+    opex_years: int = PILOT_OPEX_YEARS,
+) -> np.ndarray | float:
+    """What the 2015-2019 pilots' rule would pay [CNY, NPV]: a share of capex plus years of opex.
+
+    Parameters
+    ----------
+    capex : array or float
+        Capital cost, spent in year 0 [CNY].
+    opex_per_year : array or float
+        Operating cost, paid at the end of each year [CNY/yr].
+    rate : float
+        Real discount rate [1/yr] (the scenario's one rate).
+    capex_share : float
+        Share of capex paid (0.3 in the pilots).
+    opex_years : int
+        Years of opex paid (6 in the pilots; 10 in border areas).
+
+    Returns
+    -------
+    array or float
+        ``capex_share * capex + annuity_factor(rate, opex_years) * opex_per_year``.
+    """
+    return capex_share * np.asarray(capex, float) + annuity_factor(rate, opex_years) * np.asarray(
+        opex_per_year, float
+    )

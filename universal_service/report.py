@@ -306,6 +306,132 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     return {_key(name): path for name, path in written.items()}
 
 
+#: Published anchors of :func:`plausibility` (value, unit, source).
+ANCHORS = {
+    "4g_base_stations_per_1000_people": (
+        2.63e6 / 1.38271e6,
+        "China, end-2016: 2.63 M 4G base stations (C114, 2017-01-25) over 1,382.71 M people "
+        "(NBS communique 2016); base stations, not towers (a tower carries several)",
+    ),
+    "4g_base_stations_per_km2": (
+        2.63e6 / 9.6e6,
+        "the same 2.63 M over China's 9.6 M km2 (national average, not rural karst)",
+    ),
+    "villages_without_telephone_share": (
+        1 - 0.971,
+        "97.1% of administrative villages had a telephone at end-2005 (Xinhua, 2005-12-27)",
+    ),
+    "villages_fiber_share": (
+        0.96,
+        "fiber to 96% of administrative villages by September 2018 (MIIT via C114, 2018-10-18)",
+    ),
+    "villages_4g_share": (
+        0.95,
+        "4G to 95% of administrative villages by September 2018 (MIIT via C114, 2018-10-18)",
+    ),
+    "capex_per_new_village_cny": (
+        15.9e9 / 52_800,
+        "2004-05 village programme: CNY 15.9 bn for 52,800 villages (Xinhua, 2005-12-27)",
+    ),
+    "pilot_subsidy_per_village_cny": (
+        618e6 / 8_900,
+        "Guizhou's central pilot subsidy, about CNY 618 M for about 8,900 villages (2015-2019)",
+    ),
+}
+
+
+def plausibility(result: ScenarioResult) -> pd.DataFrame:
+    """The plan's baseline and results beside published anchors (:data:`ANCHORS`).
+
+    Rows (``metric``, ``model``, ``anchor``, ``source``): towers per km2 and per 1,000 people;
+    the share of rural villages (``ur_code`` 2xx) by existing service; capex per newly served
+    village (:func:`summary`'s "served by the plan" capex, sites included, over its villages);
+    the subsidy per newly served village under the 2015-2019 pilots' rule
+    (:func:`universal_service.appraisal.pilot_subsidy`) and under the model's own rule; the
+    technology mix of the newly served; shared trench km per fiber village; and the median
+    ratio of each village's routed fiber length to the straight line to its nearest PoP.
+    Money in CNY (capex undiscounted, subsidies NPV).
+    """
+    from scipy.spatial import cKDTree
+
+    from . import appraisal
+
+    region, plan, opts = result.region, result.plan, result.options
+    rows: list[tuple[str, float, float, str]] = []
+
+    def add(metric: str, value: float, anchor: str | None = None, source: str = "") -> None:
+        a, src = ANCHORS[anchor] if anchor else (np.nan, source)
+        rows.append((metric, float(value), float(a), src))
+
+    area_km2 = float(region.districts.geometry.area.sum()) / 1e6
+    people = float(region.villages["population"].sum())
+    n_towers = len(region.towers)
+    add("towers per 1,000 people", 1000 * n_towers / people, "4g_base_stations_per_1000_people")
+    add("towers per km2", n_towers / area_km2, "4g_base_stations_per_km2")
+    v = region.villages
+    rural = (
+        v["ur_code"].astype(str).str.startswith("2") if "ur_code" in v else np.ones(len(v), bool)
+    )
+    shares = v.loc[rural, "existing_service"].value_counts(normalize=True)
+    anchor_of = {
+        "none": "villages_without_telephone_share",
+        "fiber": "villages_fiber_share",
+        "4g": "villages_4g_share",
+    }
+    for level in ("none", "2g", "3g", "4g", "fiber"):
+        add(
+            f"rural villages with existing service '{level}'",
+            shares.get(level, 0.0),
+            anchor_of.get(level),
+            "" if level in anchor_of else "no published figure used",
+        )
+    labels = money_labels(result)
+    summ = summary(result).rename(columns={v: k for k, v in labels.items()})
+    new = summ.loc[SERVED_BY_PLAN]
+    n_new = max(float(new["villages"]), 1.0)
+    add("capex per newly served village [CNY]", new["capex"] / n_new, "capex_per_new_village_cny")
+    pilot = appraisal.pilot_subsidy(
+        new["capex"], new["opex_per_year"], result.scenario.config.policy.discount_rate
+    )
+    add(
+        "pilots' rule subsidy per newly served village [CNY, NPV]",
+        pilot / n_new,
+        "pilot_subsidy_per_village_cny",
+    )
+    add(
+        "model subsidy per newly served village [CNY, NPV]",
+        new["subsidy"] / n_new,
+        "pilot_subsidy_per_village_cny",
+    )
+    for row in summ.index:
+        if row.startswith("plan: "):
+            add(
+                f"newly served by {row[6:]} (share)",
+                summ.loc[row, "villages"] / n_new,
+                None,
+                "model only",
+            )
+    tech = plan["technology"].values.astype(str)
+    n_fiber = int((tech == "fiber").sum())
+    if result.fiber is not None and n_fiber:
+        km = float(result.fiber.lines["length_m"].sum()) / 1000
+        add("shared trench km per fiber village", km / n_fiber, None, "model only")
+    if len(region.pops):
+        xy = np.c_[opts.villages.geometry.x, opts.villages.geometry.y]
+        straight_km = (
+            cKDTree(np.c_[region.pops.geometry.x, region.pops.geometry.y]).query(xy)[0] / 1000
+        )
+        routed = opts.villages["fiber_route_km"].to_numpy(float)
+        ok = np.isfinite(routed) & (straight_km > 0.1)
+        add(
+            "routed / straight-line fiber length (median)",
+            np.median(routed[ok] / straight_km[ok]),
+            None,
+            "rural roads typically 1.2-1.5x the straight line (assumption)",
+        )
+    return pd.DataFrame(rows, columns=["metric", "model", "anchor", "source"])
+
+
 def _key(name: str) -> str:
     """The output name of a file: its stem (``allocation.csv``: ``allocation_csv``)."""
     return "allocation_csv" if name == "allocation.csv" else Path(name).stem
