@@ -41,9 +41,10 @@ LAYERS = {
     "report": 12,
     "synthetic": 12,
     "plot": 12,
-    "cli": 13,
-    "__main__": 14,
-    "__init__": 14,
+    "studies": 13,
+    "cli": 14,
+    "__main__": 15,
+    "__init__": 15,
 }
 
 MAX_LINES = 800

@@ -176,6 +176,137 @@ def allocate_cmd(
     typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
 
 
+def _progress(total: int, label: str):
+    """A progress bar with counts and an estimate on a terminal; silent otherwise."""
+    return typer.progressbar(
+        length=total, label=label, file=sys.stderr, show_pos=True, show_eta=True
+    )
+
+
+def _write_set(out: Path, writers: dict, meta: dict) -> list[Path]:
+    from . import outputs, report
+
+    try:
+        written = outputs.write_set(out, writers, owned=report.OUTPUT_FILES, meta=meta)
+    except InputDataError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(OSError(f"--out {out}: could not write the outputs ({exc}); free space or fix it."))
+    return list(written.values())
+
+
+@app.command()
+def compare(
+    scenario: Annotated[
+        list[str], typer.Argument(help="Scenario files, or FILE:NAME for a named scenario")
+    ],
+    region: Annotated[
+        Path | None, typer.Option("--region", help="Region folder for every scenario")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run several scenarios on one region; print the KPI table, write comparison.nc and kpis.csv."""
+    from . import outputs, report, studies
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)
+        with _progress(len(scenario), "scenarios") as bar:
+            results = studies.run_many(scenario, region=region, progress=lambda _: bar.update(1))
+        ds = studies.comparison(results)
+        table = studies.kpis(results)
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    paths = _write_set(
+        out,
+        {
+            "comparison.nc": lambda p: ds.to_netcdf(p),
+            "kpis.csv": lambda p: table.to_csv(p, float_format="%.12g"),
+        },
+        {"scenarios": list(table.index), "command": "compare"},
+    )
+    typer.echo(studies.format_kpis(table))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths))
+
+
+@app.command()
+def sweep(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    coverage: Annotated[
+        str | None, typer.Option("--coverage", help="Coverage targets START:STOP:STEP")
+    ] = None,
+    budget: Annotated[
+        str | None, typer.Option("--budget", help="Budgets START:STOP:STEP [CNY]")
+    ] = None,
+    shared_trench: Annotated[
+        bool, typer.Option("--shared-trench", help="Design shared trenches at every point")
+    ] = False,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """The cost of coverage: a plan per coverage target (or budget); writes pareto.csv and .nc."""
+    from . import outputs, report, scenarios, studies
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)
+        if (coverage is None) == (budget is None):
+            raise ScenarioError(
+                "sweep: give exactly one of --coverage A:B:STEP or --budget A:B:STEP."
+            )
+        points = (
+            studies.parse_range(coverage, "--coverage")
+            if coverage is not None
+            else studies.parse_range(budget or "", "--budget")
+        )
+        sc = scenarios.load_scenario(scenario, scenario=name)
+        if region is not None:
+            sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
+        kw = {"coverage": points} if coverage is not None else {"budget": points}
+        with _progress(len(points), "points") as bar:
+            table = studies.sweep(
+                sc, shared_trench=shared_trench, progress=lambda _: bar.update(1), **kw
+            )
+        ds = studies.pareto_dataset(table, sc)
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    paths = _write_set(
+        out,
+        {
+            "pareto.csv": lambda p: table.to_csv(p, index=False, float_format="%.12g"),
+            "pareto.nc": lambda p: ds.to_netcdf(p),
+        },
+        {"scenario": sc.name, "command": "sweep"},
+    )
+    with pd_options():
+        typer.echo(table.to_string(index=False))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths))
+
+
+def pd_options():
+    """Wide, readable tables on the terminal."""
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.float_format", "{:,.4g}".format)
+
+
 @app.command()
 def validate(
     region: Annotated[Path, typer.Argument(help="Region folder with region.toml")],

@@ -100,6 +100,27 @@ class Options:
         return ds.rename({"village_id": "village", "slot": "option"})
 
 
+#: The policy fields :func:`build_options` reads: two scenarios equal in these (and in radio and
+#: catalog) have the same options (:func:`universal_service.studies.run_many` shares them).
+POLICY_FIELDS = (
+    "affordability_basis",
+    "affordability_share",
+    "coverage_basis",
+    "discount_rate",
+    "existing_counts",
+    "existing_spend_monthly",
+    "horizon_years",
+    "min_quality",
+    "revenue_margin",
+    "take_up",
+    "take_up_ramp",
+    "take_up_ramp_years",
+    "tariff_rule",
+    "uniform_affordable_share",
+    "uniform_tariff_monthly",
+)
+
+
 def fiber_cost(
     trench_weighted_km: np.ndarray,
     trench_km: np.ndarray,

@@ -22,6 +22,10 @@ OUTPUT_FILES = (
     "fiber.gpkg",
     "summary.csv",
     *allocate.ALLOCATION_FILES,
+    "comparison.nc",
+    "kpis.csv",
+    "pareto.csv",
+    "pareto.nc",
 )
 
 
@@ -443,7 +447,7 @@ def allocation_writers(ds: xr.Dataset) -> dict[str, Callable[[Path], None]]:
     table = allocate.operator_table(ds)
     return {
         "allocation.nc": lambda p: ds.to_netcdf(p),
-        "allocation.csv": lambda p: table.to_csv(p, index=False, float_format="%.6g"),
+        "allocation.csv": lambda p: table.to_csv(p, index=False, float_format="%.12g"),
     }
 
 

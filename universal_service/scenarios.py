@@ -20,8 +20,12 @@ result never depends on their order. Every overridden key is logged.
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib.metadata
 import logging
+import platform
 import time
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -417,6 +421,7 @@ def run(
     region: io.Region | None = None,
     with_baseline: bool = True,
     with_allocation: bool | None = None,
+    options: costs.Options | None = None,
 ) -> ScenarioResult:
     """Run a scenario end to end: load the region, cost the options, optimise, allocate.
 
@@ -432,6 +437,10 @@ def run(
         Also allocate the obligation among operators (:func:`universal_service.allocate.
         allocate`, as ``ScenarioResult.allocation``); by default when the scenario file has an
         ``allocation`` section.
+    options : costs.Options, optional
+        Options already costed for this region with this scenario's ``policy``, ``radio`` and
+        catalog (``ScenarioResult.options`` of an earlier run; :func:`universal_service.studies.
+        run_many` shares them between scenarios whose costing inputs are equal).
 
     Returns
     -------
@@ -447,7 +456,7 @@ def run(
     t["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     catalog = load_catalog(scenario.catalog_path())
-    opts = costs.build_options(region, cfg.policy, cfg.radio, catalog)
+    opts = options or costs.build_options(region, cfg.policy, cfg.radio, catalog)
     t["options_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     policy = policy_for(cfg)
@@ -480,6 +489,75 @@ def run(
         alloc = allocate.allocate(region, cfg, policy, catalog)
         t["allocate_s"] = time.perf_counter() - t0
     return ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def input_hashes(region_dir: str | Path, catalog: str | Path | None = None) -> dict[str, str]:
+    """sha256 of every input file of a run: ``region.toml``, each layer it names, the catalog.
+
+    Keys are paths relative to the region folder (the catalog: ``catalog:<name>``; the bundled
+    one when ``catalog`` is None).
+    """
+    root = Path(region_dir)
+    out: dict[str, str] = {}
+    toml_path = root / "region.toml"
+    if toml_path.is_file():
+        out["region.toml"] = _sha256(toml_path)
+        layers = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("layers", {})
+        for spec in layers.values():
+            rel = spec if isinstance(spec, str) else spec.get("path", "")
+            f = root / rel
+            if rel and f.is_file():
+                out[rel] = _sha256(f)
+    with resources.as_file(
+        Path(catalog)
+        if catalog
+        else resources.files("universal_service") / "data" / "technologies.toml"
+    ) as cat:
+        out[f"catalog:{Path(cat).name}"] = _sha256(Path(cat))
+    return dict(sorted(out.items()))
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("universal-service")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
+
+
+def provenance(scenario: Scenario) -> dict[str, Any]:
+    """What a published figure needs to be traced and reproduced, JSON-serialisable.
+
+    ``scenario`` (the merged, validated scenario), ``overrides_applied``, ``package_version``,
+    ``solver`` and ``solver_version`` (the backend :func:`universal_service.milp.solve` runs),
+    ``seed`` (the solver's), ``python`` and ``inputs`` (:func:`input_hashes`).
+    """
+    from . import milp
+
+    cfg = scenario.config
+    solver = milp.solver_used(cfg.solve.solver)
+    version = ""
+    try:
+        version = importlib.metadata.version("highspy" if solver == "highs" else "pulp")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    return {
+        "scenario": cfg.model_dump(mode="json"),
+        "overrides_applied": list(scenario.applied),
+        "package_version": _package_version(),
+        "solver": solver,
+        "solver_version": version,
+        "seed": cfg.solve.seed,
+        "python": platform.python_version(),
+        "inputs": input_hashes(scenario.region_path(), scenario.catalog_path()),
+    }
 
 
 def with_site_layer(plan: xr.Dataset, sites: pd.DataFrame) -> xr.Dataset:
