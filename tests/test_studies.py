@@ -144,3 +144,16 @@ def test_the_costing_key_lists_every_policy_field_the_costing_reads() -> None:
     src = (Path(costs.__file__)).read_text(encoding="utf-8")
     read = set(re.findall(r"policy\.([a-z_]+)", src))
     assert read <= set(costs.POLICY_FIELDS), read - set(costs.POLICY_FIELDS)
+
+
+def test_plan_and_manifest_carry_the_provenance(files: list[Path], tmp_path: Path) -> None:
+    from universal_service import outputs, report
+
+    result = scenarios.run(scenarios.load_scenario(files[0]), with_baseline=False)
+    report.write(result, tmp_path / "out")
+    plan = xr.load_dataset(tmp_path / "out" / "plan.nc")
+    prov = json.loads(plan.attrs["provenance"])
+    assert prov["scenario"]["name"] == "cover90"
+    digest = hashlib.sha256((result.region.path / "villages.gpkg").read_bytes()).hexdigest()
+    assert prov["inputs"]["villages.gpkg"] == digest
+    assert outputs.read_manifest(tmp_path / "out")["provenance"] == prov

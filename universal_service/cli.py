@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -167,6 +168,7 @@ def allocate_cmd(
     except (InputDataError, ScenarioError, SolverError) as exc:
         _fail(exc)
     try:
+        ds.attrs["provenance"] = json.dumps(scenarios.provenance(sc, reg.path), sort_keys=True)
         paths = report.write_allocation(ds, out)
     except InputDataError as exc:
         _fail(exc)
@@ -228,7 +230,11 @@ def compare(
             "comparison.nc": lambda p: ds.to_netcdf(p),
             "kpis.csv": lambda p: table.to_csv(p, float_format="%.12g"),
         },
-        {"scenarios": list(table.index), "command": "compare"},
+        {
+            "scenarios": list(table.index),
+            "command": "compare",
+            "provenance": json.loads(ds.attrs["provenance"]),
+        },
     )
     typer.echo(studies.format_kpis(table))
     typer.echo("wrote: " + ", ".join(str(p) for p in paths))
@@ -293,7 +299,7 @@ def sweep(
             "pareto.csv": lambda p: table.to_csv(p, index=False, float_format="%.12g"),
             "pareto.nc": lambda p: ds.to_netcdf(p),
         },
-        {"scenario": sc.name, "command": "sweep"},
+        {"scenario": sc.name, "command": "sweep", "provenance": json.loads(ds.attrs["provenance"])},
     )
     with pd_options():
         typer.echo(table.to_string(index=False))

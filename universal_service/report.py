@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import allocate, outputs
+from . import allocate, outputs, scenarios
 from .errors import ScenarioError
 from .scenarios import ScenarioResult
 
@@ -276,7 +277,9 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
         ``out_dir`` cannot hold the outputs (see :func:`universal_service.outputs.check_out_dir`).
     """
     outputs.check_out_dir(out_dir, OUTPUT_FILES)  # before any layer is built
-    plan = result.plan
+    prov = json.dumps(scenarios.provenance(result.scenario, result.region.path), sort_keys=True)
+    plan = result.plan.copy()
+    plan.attrs["provenance"] = prov
     layer = village_layer(result)
     writers: dict[str, Callable[[Path], None]] = {
         "plan.nc": lambda p: plan.to_netcdf(p),
@@ -300,12 +303,18 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     summ = summary(result)
     writers["summary.csv"] = lambda p: summ.to_csv(p, float_format="%.2f")
     if result.allocation is not None:
-        writers.update(allocation_writers(result.allocation))
+        alloc = result.allocation.copy()
+        alloc.attrs["provenance"] = prov
+        writers.update(allocation_writers(alloc))
     written = outputs.write_set(
         out_dir,
         writers,
         owned=OUTPUT_FILES,
-        meta={"scenario": result.name, "region": str(result.region.name)},
+        meta={
+            "scenario": result.name,
+            "region": str(result.region.name),
+            "provenance": json.loads(prov),
+        },
     )
     return {_key(name): path for name, path in written.items()}
 
@@ -467,7 +476,11 @@ def write_allocation(ds: xr.Dataset, out_dir: str | Path) -> dict[str, Path]:
         out_dir,
         allocation_writers(ds),
         owned=OUTPUT_FILES,
-        meta={"scenario": ds.attrs.get("scenario", ""), "region": ds.attrs.get("region", "")},
+        meta={
+            "scenario": ds.attrs.get("scenario", ""),
+            "region": ds.attrs.get("region", ""),
+            "provenance": json.loads(ds.attrs.get("provenance", "{}")),
+        },
     )
     return {_key(n): p for n, p in written.items()}
 

@@ -532,12 +532,13 @@ def _package_version() -> str:
         return "unknown"
 
 
-def provenance(scenario: Scenario) -> dict[str, Any]:
+def provenance(scenario: Scenario, region_dir: str | Path | None = None) -> dict[str, Any]:
     """What a published figure needs to be traced and reproduced, JSON-serialisable.
 
     ``scenario`` (the merged, validated scenario), ``overrides_applied``, ``package_version``,
     ``solver`` and ``solver_version`` (the backend :func:`universal_service.milp.solve` runs),
-    ``seed`` (the solver's), ``python`` and ``inputs`` (:func:`input_hashes`).
+    ``seed`` (the solver's), ``python`` and ``inputs`` (:func:`input_hashes` of ``region_dir``,
+    by default the scenario's region).
     """
     from . import milp
 
@@ -556,7 +557,7 @@ def provenance(scenario: Scenario) -> dict[str, Any]:
         "solver_version": version,
         "seed": cfg.solve.seed,
         "python": platform.python_version(),
-        "inputs": input_hashes(scenario.region_path(), scenario.catalog_path()),
+        "inputs": input_hashes(region_dir or scenario.region_path(), scenario.catalog_path()),
     }
 
 

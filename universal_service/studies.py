@@ -207,7 +207,7 @@ def comparison(results: Sequence[scenarios.ScenarioResult]) -> xr.Dataset:
         ds["net_burden"] = burden.reindex(scenario=ds["scenario"].values)
         ds["net_burden"].attrs["units"] = "CNY"
     ds.attrs["provenance"] = json.dumps(
-        {r.name: scenarios.provenance(r.scenario) for r in results}, sort_keys=True
+        {r.name: scenarios.provenance(r.scenario, r.region.path) for r in results}, sort_keys=True
     )
     return ds
 
