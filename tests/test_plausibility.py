@@ -47,3 +47,15 @@ def test_plausibility_figures(result: scenarios.ScenarioResult, synth_region_dir
         15.9e9 / 52_800
     )
     assert np.isfinite(appraisal.pilot_subsidy(1.0, 1.0, rate))
+
+
+def test_a_plan_stopped_at_its_time_limit_says_so(result: scenarios.ScenarioResult) -> None:
+    import dataclasses
+
+    assert report.time_limit_notice(result) == ""  # solved to its gap
+    plan = result.plan.copy()
+    plan.attrs.update(status="time_limit", gap=0.0123, time_limit_s=60.0)
+    stopped = dataclasses.replace(result, plan=plan)
+    notice = report.time_limit_notice(stopped)
+    assert "time limit (60 s" in notice and "1.23e-02" in notice
+    assert f"note: {notice}" in report.format_summary(stopped)

@@ -118,6 +118,8 @@ def plan(
         )
     typer.echo(report.format_summary(result))
     typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
+    if notice := report.time_limit_notice(result):
+        typer.secho(f"warning: {notice}", fg=typer.colors.YELLOW, err=True)
     if result.plan.attrs.get("status") not in {"optimal", "feasible", "time_limit"}:
         raise typer.Exit(code=1)
 
@@ -311,6 +313,49 @@ def pd_options():
     import pandas as pd
 
     return pd.option_context("display.width", 200, "display.float_format", "{:,.4g}".format)
+
+
+@app.command("new-region")
+def new_region(
+    out: Annotated[Path, typer.Argument(help="Region folder to create (new or empty)")],
+    villages: Annotated[Path, typer.Option(help="Villages: CSV with lon/lat, or GPKG")],
+    districts: Annotated[Path, typer.Option(help="District polygons (GPKG, GeoJSON, SHP)")],
+    dem: Annotated[Path, typer.Option(help="Elevation GeoTIFF [m]")],
+    pops: Annotated[Path, typer.Option(help="Fiber points of presence: CSV with lon/lat, or GPKG")],
+    operators: Annotated[Path, typer.Option(help="Operators CSV (operator_id, revenue_cny, ...)")],
+    towers: Annotated[Path | None, typer.Option(help="Existing towers (optional)")] = None,
+    roads: Annotated[Path | None, typer.Option(help="Roads (optional)")] = None,
+    name: Annotated[str | None, typer.Option(help="Region name")] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="Metric CRS, e.g. EPSG:32648 (default: UTM)")
+    ] = None,
+    gcj02: Annotated[
+        list[str] | None,
+        typer.Option("--gcj02", help="A layer given in GCJ-02 (Amap) coordinates (repeat)"),
+    ] = None,
+) -> None:
+    """Make a region folder from plain files, validate it, and say how to plan it."""
+    from . import newregion
+
+    files = {"villages": villages, "districts": districts, "dem": dem, "pops": pops}
+    files |= {"operators": operators, "towers": towers, "roads": roads}
+    try:
+        region = newregion.region_from_files(
+            out,
+            {k: v for k, v in files.items() if v is not None},
+            name=name,
+            crs=crs,
+            gcj02_layers=gcj02 or (),
+        )
+    except InputDataError as exc:
+        _fail(exc)
+    typer.echo(
+        f"wrote {out}: {len(region.villages)} villages in {len(region.districts)} districts, "
+        f"{len(region.pops)} PoPs, {len(region.towers)} towers; CRS {region.crs.to_string()}"
+    )
+    for w in region.warnings:
+        typer.echo(f"  warning: {w}")
+    typer.echo(f"next: universal-service plan {out} --out {out}_plan")
 
 
 @app.command()

@@ -123,6 +123,20 @@ def coverage_shares(plan: xr.Dataset) -> tuple[float, float]:
     return by_pop, by_village
 
 
+def time_limit_notice(result: ScenarioResult) -> str:
+    """A sentence when the plan's MILP stopped at its time limit before proving its gap, else ""."""
+    a = result.plan.attrs
+    if a.get("status") != "time_limit" and a.get("milp_status") != "time_limit":
+        return ""
+    limit = float(a.get("time_limit_s", result.scenario.config.solve.time_limit_s))
+    gap = float(a.get("gap" if a.get("status") == "time_limit" else "milp_gap", float("nan")))
+    return (
+        f"the solver stopped at its time limit ({limit:g} s, solve.time_limit_s) before proving "
+        f"the {result.scenario.config.solve.mip_gap:g} gap (gap reached {gap:.2e}): the plan is "
+        "feasible, maybe not optimal. Raise solve.time_limit_s to close the gap."
+    )
+
+
 def format_summary(result: ScenarioResult) -> str:
     """Human-readable summary of a scenario run (what the CLI prints)."""
     plan, a = result.plan, result.plan.attrs
@@ -184,6 +198,9 @@ def format_summary(result: ScenarioResult) -> str:
     ]
     if a.get("infeasible_reason"):
         lines.append(f"  infeasible: {a['infeasible_reason']}")
+    notice = time_limit_notice(result)
+    if notice:
+        lines.append(f"  note: {notice}")
     fd = result.fiber
     if fd is not None and fd.steiner is not None:
         lines.append(

@@ -10,7 +10,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from . import gcj02, region
+from universal_service import gcj02
+
+from . import region
 
 
 def read_divisions(shared: Path) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""Datum conversion between WGS84 and GCJ-02, the datum of the Amap source points."""
+"""Datum conversion between WGS84 and GCJ-02, the obfuscated datum of Chinese web maps (Amap, Tencent)."""
 
 from __future__ import annotations
 
