@@ -44,6 +44,7 @@ LAYERS = {
     "synthetic": 12,
     "plot": 12,
     "studies": 13,
+    "uncertainty": 13,
     "cli": 14,
     "__main__": 15,
     "__init__": 15,

@@ -308,6 +308,55 @@ def sweep(
     typer.echo("wrote: " + ", ".join(str(p) for p in paths))
 
 
+@app.command()
+def montecarlo(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", "-s", help="Scenario YAML with an uncertainty section"),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    draws: Annotated[int | None, typer.Option(help="Number of draws (default: the file's)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: the file's)")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+) -> None:
+    """Plan a scenario once per draw of its uncertain costs, take-up and demand."""
+    from . import outputs, report, scenarios, uncertainty
+
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)
+        sc = scenarios.load_scenario(scenario, scenario=name)
+        if region is not None:
+            sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
+        n = draws or sc.config.uncertainty.draws
+        with _progress(n, "draws") as bar:
+            ds = uncertainty.monte_carlo(
+                sc, draws=draws, seed=seed, progress=lambda _: bar.update(1)
+            )
+        table = uncertainty.draws_table(ds)
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    paths = _write_set(
+        out,
+        {
+            "montecarlo.nc": lambda p: ds.to_netcdf(p),
+            "montecarlo.csv": lambda p: table.to_csv(p, float_format="%.12g"),
+        },
+        {
+            "scenario": sc.name,
+            "command": "montecarlo",
+            "provenance": json.loads(ds.attrs["provenance"]),
+        },
+    )
+    typer.echo(uncertainty.format_summary(ds))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths))
+
+
 def pd_options():
     """Wide, readable tables on the terminal."""
     import pandas as pd

@@ -27,6 +27,8 @@ OUTPUT_FILES = (
     "kpis.csv",
     "pareto.csv",
     "pareto.nc",
+    "montecarlo.nc",
+    "montecarlo.csv",
 )
 
 

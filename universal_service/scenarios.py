@@ -38,7 +38,7 @@ import xarray as xr
 import yaml
 
 from . import allocate, costs, fiberplan, io, optimize
-from .catalog import load_catalog
+from .catalog import Catalog, load_catalog
 from .errors import ScenarioError, bounded_list, clip, short_repr
 from .schema import ScenarioConfig
 
@@ -93,11 +93,15 @@ class Scenario:
         return None
 
 
+#: Mappings whose keys are data (district ids, dotted parameter names), set whole by an override.
+_LEAF_MAPPINGS = ("district_targets", "uncertainty.parameters")
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v and not key.endswith("district_targets"):
+        if isinstance(v, Mapping) and v and not key.endswith(_LEAF_MAPPINGS):
             out.update(_flatten(v, key + "."))
         else:
             out[key] = v
@@ -422,6 +426,7 @@ def run(
     with_baseline: bool = True,
     with_allocation: bool | None = None,
     options: costs.Options | None = None,
+    catalog: Catalog | None = None,
 ) -> ScenarioResult:
     """Run a scenario end to end: load the region, cost the options, optimise, allocate.
 
@@ -441,6 +446,9 @@ def run(
         Options already costed for this region with this scenario's ``policy``, ``radio`` and
         catalog (``ScenarioResult.options`` of an earlier run; :func:`universal_service.studies.
         run_many` shares them between scenarios whose costing inputs are equal).
+    catalog : Catalog, optional
+        A catalog already loaded (or changed, as a Monte Carlo draw does); by default the
+        scenario's ``catalog`` file or the bundled one.
 
     Returns
     -------
@@ -455,7 +463,7 @@ def run(
         region = io.load_region(scenario.region_path())
     t["load_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    catalog = load_catalog(scenario.catalog_path())
+    catalog = catalog or load_catalog(scenario.catalog_path())
     opts = options or costs.build_options(region, cfg.policy, cfg.radio, catalog)
     t["options_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()

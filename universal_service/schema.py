@@ -613,6 +613,50 @@ class SolveConfig(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="solver random seed (a 32-bit int)")
 
 
+#: Prefixes of an uncertain parameter (``uncertainty.parameters``): a numeric policy field (the
+#: value drawn is used as is), a catalog entry ``catalog.<technology>.<key>`` and the villages'
+#: population and households ``demand.population`` (the value drawn multiplies the given one).
+UNCERTAIN_PREFIXES = ("policy.", "catalog.", "demand.population")
+
+
+class UncertaintyConfig(_Strict):
+    """Monte Carlo settings: how many draws, the seed, and each uncertain parameter's range."""
+
+    draws: int = Field(20, ge=1, le=10_000, description="number of draws")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the draws")
+    parameters: dict[str, list[float]] = Field(
+        default_factory=dict,
+        description="dotted key -> [low, high] (uniform) or [low, mode, high] (triangular)",
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _ranges(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        problems = []
+        numeric = {
+            k
+            for k, f in PolicyConfig.model_fields.items()
+            if ("float" in str(f.annotation) or "int" in str(f.annotation))
+            and "dict" not in str(f.annotation)
+        }
+        for key, r in v.items():
+            if not key.startswith(UNCERTAIN_PREFIXES):
+                problems.append(f"'{key}': expected a key starting with {list(UNCERTAIN_PREFIXES)}")
+            elif key.startswith("policy.") and key[7:] not in numeric:
+                problems.append(f"'{key}': not a numeric policy field ({sorted(numeric)})")
+            elif key.startswith("catalog.") and len(key.split(".")) != 3:
+                problems.append(f"'{key}': expected catalog.<technology>.<key>")
+            elif key.startswith("demand.") and key != "demand.population":
+                problems.append(f"'{key}': the demand parameter is 'demand.population'")
+            if len(r) not in (2, 3) or not all(math.isfinite(x) for x in r):
+                problems.append(f"'{key}': expected [low, high] or [low, mode, high], got {r}")
+            elif sorted(r) != list(r) or r[0] == r[-1]:
+                problems.append(f"'{key}': need low <= (mode <=) high and low < high, got {r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+
+
 class ScenarioConfig(_Strict):
     """A complete, validated scenario."""
 
@@ -629,3 +673,4 @@ class ScenarioConfig(_Strict):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
     solve: SolveConfig = Field(default_factory=SolveConfig)
+    uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)

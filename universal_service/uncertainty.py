@@ -1,0 +1,209 @@
+"""Monte Carlo over unit costs, take-up and demand: how often each village gets each technology."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import io, report, scenarios
+from .catalog import Catalog, load_catalog
+from .errors import ScenarioError
+from .schema import PolicyConfig, ScenarioConfig
+
+#: The technology label of a village a draw leaves unserved.
+UNSERVED = "unserved"
+
+
+def draw_parameters(parameters: dict[str, list[float]], draws: int, seed: int) -> pd.DataFrame:
+    """The parameter values of every draw, reproducible from ``seed``.
+
+    Each parameter is drawn from ``[low, high]`` (uniform) or ``[low, mode, high]`` (triangular)
+    by ``numpy.random.default_rng(seed)``, draw by draw and within a draw in sorted key order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per draw (index ``draw`` 0..draws-1), one column per parameter (sorted).
+    """
+    rng = np.random.default_rng(seed)
+    keys = sorted(parameters)
+    rows = []
+    for _ in range(draws):
+        row = {}
+        for k in keys:
+            r = parameters[k]
+            row[k] = rng.uniform(r[0], r[1]) if len(r) == 2 else rng.triangular(r[0], r[1], r[2])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=keys).rename_axis("draw")
+
+
+def apply_draw(
+    config: ScenarioConfig, catalog: Catalog, region: io.Region, values: dict[str, float]
+) -> tuple[ScenarioConfig, Catalog, io.Region]:
+    """The scenario, catalog and region of one draw.
+
+    ``policy.<field>`` sets the field (rounded for integer fields); ``catalog.<tech>.<key>``
+    multiplies that catalog number; ``demand.population`` multiplies every village's population
+    and households.
+
+    Raises
+    ------
+    ScenarioError
+        A catalog key that is not a number of the catalog, or a policy value out of its range.
+    """
+    policy: dict[str, Any] = {}
+    techs = copy.deepcopy(catalog.technologies)
+    villages = region.villages
+    for key, v in values.items():
+        if key.startswith("policy."):
+            field = key[7:]
+            is_int = PolicyConfig.model_fields[field].annotation in (int, "int")
+            policy[field] = int(round(v)) if is_int else float(v)
+        elif key.startswith("catalog."):
+            _, tech, name = key.split(".")
+            if not isinstance(techs.get(tech, {}).get(name), (int, float)):
+                raise ScenarioError(
+                    f"uncertainty.parameters '{key}': the catalog has no number {tech}.{name}; "
+                    f"numbers of {tech}: "
+                    f"{sorted(k for k, x in techs.get(tech, {}).items() if isinstance(x, (int, float)))}"
+                )
+            techs[tech][name] = techs[tech][name] * v
+        elif key == "demand.population":
+            villages = villages.assign(
+                population=villages["population"] * v, households=villages["households"] * v
+            )
+    data = config.model_dump()
+    data["policy"].update(policy)
+    try:
+        cfg = ScenarioConfig.model_validate(data)
+    except Exception as exc:  # a drawn value outside the schema's range
+        raise ScenarioError(f"uncertainty: a drawn value is not a valid policy: {exc}") from None
+    return (
+        cfg,
+        dataclasses.replace(catalog, technologies=techs),
+        dataclasses.replace(region, villages=villages),
+    )
+
+
+def monte_carlo(
+    scenario: scenarios.Scenario,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    shared_trench: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> xr.Dataset:
+    """Plan the scenario once per draw of its uncertain parameters (``uncertainty`` section).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    draws, seed : int, optional
+        Override ``uncertainty.draws`` and ``uncertainty.seed``.
+    shared_trench : bool
+        Design shared trenches in every draw (slower); by default own fiber routes.
+    progress : callable, optional
+        Called after each draw.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``draw``, ``village``, ``parameter``, ``technology``: ``value`` (draw, parameter),
+        ``technology_chosen`` (draw, village; :data:`UNSERVED` when unserved), ``total_cost``
+        and ``subsidy`` [CNY, NPV], ``coverage_population``, ``status`` (draw), and
+        ``technology_share`` (village, technology): the share of draws giving each village each
+        technology. ``attrs``: seed, draws and the scenario's provenance.
+    """
+    cfg = scenario.config
+    unc = cfg.uncertainty
+    if not unc.parameters:
+        raise ScenarioError(
+            "the scenario has no uncertainty.parameters: add e.g. "
+            "{policy.take_up: [0.3, 0.4, 0.5], catalog.fiber.capex_cny_per_km: [0.8, 1.3]}."
+        )
+    n, s = draws or unc.draws, unc.seed if seed is None else seed
+    table = draw_parameters(unc.parameters, n, s)
+    region = io.load_region(scenario.region_path())
+    catalog = load_catalog(scenario.catalog_path())
+    rows, techs = [], []
+    for d in range(n):
+        c, cat, reg = apply_draw(cfg, catalog, region, table.loc[d].to_dict())
+        data = c.model_dump()
+        data["network"]["shared_trench"] = shared_trench
+        sc = dataclasses.replace(scenario, config=ScenarioConfig.model_validate(data))
+        r = scenarios.run(sc, region=reg, catalog=cat, with_baseline=False, with_allocation=False)
+        a = r.plan.attrs
+        tech = r.plan["technology"].values.astype(str)
+        tech = np.where(r.plan["served"].values.astype(bool), tech, UNSERVED)
+        techs.append(pd.Series(tech, index=r.plan["village"].values.astype(str)))
+        rows.append(
+            {
+                "total_cost": float(a.get("total_npv_cost", np.nan)),
+                "subsidy": float(a.get("total_subsidy", np.nan)),
+                "coverage_population": report.coverage_shares(r.plan)[0],
+                "status": str(a.get("status", "")),
+            }
+        )
+        if progress:
+            progress(f"draw {d}")
+    chosen = pd.DataFrame(techs).reset_index(drop=True)
+    villages = sorted(chosen.columns)
+    chosen = chosen[villages].fillna(UNSERVED)
+    labels = sorted(set(chosen.to_numpy().ravel()))
+    share = np.stack([(chosen.to_numpy() == t).mean(axis=0) for t in labels], axis=1)
+    per = pd.DataFrame(rows)
+    ds = xr.Dataset(
+        {
+            "value": (("draw", "parameter"), table.to_numpy(float)),
+            "technology_chosen": (("draw", "village"), chosen.to_numpy().astype(str)),
+            "total_cost": ("draw", per["total_cost"].to_numpy(), {"units": "CNY"}),
+            "subsidy": ("draw", per["subsidy"].to_numpy(), {"units": "CNY"}),
+            "coverage_population": ("draw", per["coverage_population"].to_numpy()),
+            "status": ("draw", per["status"].to_numpy().astype(str)),
+            "technology_share": (("village", "technology"), share),
+        },
+        coords={
+            "draw": np.arange(n),
+            "parameter": list(table.columns),
+            "village": villages,
+            "technology": labels,
+        },
+    )
+    ds.attrs.update(
+        seed=int(s),
+        draws=int(n),
+        provenance=json.dumps(scenarios.provenance(scenario, region.path), sort_keys=True),
+    )
+    return ds
+
+
+def draws_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per draw: the parameter values, total cost, subsidy, coverage and status."""
+    t = ds["value"].to_pandas()
+    for v in ("total_cost", "subsidy", "coverage_population", "status"):
+        t[v] = ds[v].values
+    return t
+
+
+def format_summary(ds: xr.Dataset) -> str:
+    """Mean and 5th / 50th / 95th percentiles of total cost and subsidy, and the villages whose
+    technology changes between draws (as ``universal-service montecarlo`` prints it)."""
+    lines = [f"Monte Carlo: {ds.attrs['draws']} draws, seed {ds.attrs['seed']}"]
+    lines.append(f"{'':<26}{'mean':>15}{'p5':>15}{'p50':>15}{'p95':>15}")
+    for v, label in (("total_cost", "NPV cost [CNY]"), ("subsidy", "NPV subsidy [CNY]")):
+        x = ds[v].values
+        p = np.nanpercentile(x, [5, 50, 95])
+        lines.append(f"{label:<26}{np.nanmean(x):>15,.0f}" + "".join(f"{q:>15,.0f}" for q in p))
+    top = ds["technology_share"].max("technology").values
+    lines.append(
+        f"villages whose technology changes between draws: {int((top < 1 - 1e-12).sum())} of "
+        f"{ds.sizes['village']}"
+    )
+    return "\n".join(lines)
