@@ -51,9 +51,8 @@ def test_dataset_has_every_regime_on_the_same_districts_and_operators(ds: xr.Dat
 
 def test_lots_assigns_each_district_once_within_tolerance(ds: xr.Dataset) -> None:
     lots = ds.sel(regime="lots")
-    if str(lots["status"].values) == "infeasible":
-        pytest.skip("no fair assignment on this region (the status says so)")
-    assert str(lots["status"].values) == "optimal"
+    # the seeded region has a fair assignment at tolerance 0.1 (infeasible would be a regression)
+    assert str(lots["status"].values) == "optimal", ds.attrs.get("lots_infeasible_reason")
     np.testing.assert_array_equal(lots["assigned"].sum("operator").values, 1.0)
     gap = np.abs(lots["burden_share"].values - ds["reference_share"].values)
     assert np.all(gap <= ds.attrs["tolerance"] + 1e-9)
