@@ -12,8 +12,6 @@ import pytest
 from universal_service.allocate import auction, fund, lots, reference_shares, shared
 from universal_service.allocate.regimes import bids, in_core, least_cost
 
-ALL = np.s_[:]
-
 
 def _instance(seed: int, n_d: int = 6, n_o: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

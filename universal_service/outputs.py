@@ -335,7 +335,8 @@ def _swap_in(stage: Path, out: Path) -> Path | None:
     )
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks (the manifest's and the provenance's hash)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(_HASH_CHUNK_BYTES), b""):
@@ -420,7 +421,7 @@ def write_set(
             target = stage / name
             writer(target)
             _fsync(target)
-            files[name] = {"bytes": target.stat().st_size, "sha256": _sha256(target)}
+            files[name] = {"bytes": target.stat().st_size, "sha256": sha256(target)}
             _step(f"after {name}")
         _step(f"before {MANIFEST_NAME}")
         manifest = {
@@ -485,7 +486,7 @@ def read_manifest(out_dir: str | os.PathLike[str], *, verify: bool = True) -> di
             f = out / name
             if not f.is_file():
                 bad.append(f"{name} is missing")
-            elif f.stat().st_size != info.get("bytes") or _sha256(f) != info.get("sha256"):
+            elif f.stat().st_size != info.get("bytes") or sha256(f) != info.get("sha256"):
                 bad.append(f"{name} differs from the manifest")
         if bad:
             raise InputDataError(

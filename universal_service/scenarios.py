@@ -20,7 +20,6 @@ result never depends on their order. Every overridden key is logged.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.metadata
 import logging
 import platform
@@ -37,7 +36,7 @@ import pydantic
 import xarray as xr
 import yaml
 
-from . import allocate, costs, fiberplan, io, optimize
+from . import allocate, costs, fiberplan, io, optimize, outputs
 from .catalog import Catalog, load_catalog
 from .errors import ScenarioError, bounded_list, clip, short_repr
 from .schema import ScenarioConfig
@@ -499,14 +498,6 @@ def run(
     return ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def input_hashes(region_dir: str | Path, catalog: str | Path | None = None) -> dict[str, str]:
     """sha256 of every input file of a run: ``region.toml``, each layer it names, the catalog.
 
@@ -517,19 +508,19 @@ def input_hashes(region_dir: str | Path, catalog: str | Path | None = None) -> d
     out: dict[str, str] = {}
     toml_path = root / "region.toml"
     if toml_path.is_file():
-        out["region.toml"] = _sha256(toml_path)
+        out["region.toml"] = outputs.sha256(toml_path)
         layers = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("layers", {})
         for spec in layers.values():
             rel = spec if isinstance(spec, str) else spec.get("path", "")
             f = root / rel
             if rel and f.is_file():
-                out[rel] = _sha256(f)
+                out[rel] = outputs.sha256(f)
     with resources.as_file(
         Path(catalog)
         if catalog
         else resources.files("universal_service") / "data" / "technologies.toml"
     ) as cat:
-        out[f"catalog:{Path(cat).name}"] = _sha256(Path(cat))
+        out[f"catalog:{Path(cat).name}"] = outputs.sha256(Path(cat))
     return dict(sorted(out.items()))
 
 
