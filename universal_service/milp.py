@@ -722,13 +722,19 @@ class _CbcBackend:
             integer = np.asarray(self.problem.integrality, dtype=bool).tolist()
             for v, value, is_int in zip(self.vars, start.tolist(), integer, strict=True):
                 v.setInitialValue(round(value) if is_int else value, check=False)
+        limit = max(1, math.ceil(time_limit))
+        t0 = time.perf_counter()
         try:
             self.prob.solve(self._solver(True, time_limit, start is not None))
         except pulp.PulpSolverError as exc:  # pragma: no cover - CBC crash
             return _Run("error", str(exc))
         text = f"{pulp.LpStatus[self.prob.status]} / {pulp.LpSolution[self.prob.sol_status]}"
         if self.prob.status == pulp.LpStatusInfeasible:
-            return _Run("infeasible", text)
+            # PuLP reads CBC's "stopped on time, no solution" as Infeasible / No Solution Found
+            ran_out = self.prob.sol_status == pulp.LpSolutionNoSolutionFound and (
+                time.perf_counter() - t0 >= 0.9 * limit
+            )
+            return _Run("time_limit" if ran_out else "infeasible", text)
         if self.prob.status == pulp.LpStatusUnbounded:
             return _Run("unbounded", text)
         if self.prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
