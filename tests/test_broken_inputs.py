@@ -238,7 +238,7 @@ REGION_CASES: dict[str, Case] = {
     "villages_duplicate_ids": Case(
         _edit_villages(_set("village_id", [8], "V0007")),
         (
-            "villages.gpkg, rows 7, 8",
+            "villages.gpkg, features 8, 9",
             "column 'village_id' must be unique",
             "['V0007']",
             "Give each row its own id",
@@ -246,35 +246,40 @@ REGION_CASES: dict[str, Case] = {
     ),
     "villages_empty_id": Case(
         _edit_villages(_set("village_id", [6], "")),
-        ("villages.gpkg, row 6", "'village_id'", "is empty", "every row needs a value"),
+        ("villages.gpkg, feature 7", "'village_id'", "is empty", "every row needs a value"),
     ),
     "villages_negative_population": Case(
         _edit_villages(_set("population", [3], -5.0)),
-        ("villages.gpkg, row 3", "'population'", "must be >= 0", "-5", "Correct those values"),
+        ("villages.gpkg, feature 4", "'population'", "must be >= 0", "-5", "Correct those values"),
     ),
     "villages_nan_population": Case(
         _edit_villages(_set("population", [4, 9], np.nan)),
-        ("villages.gpkg, rows 4, 9", "'population'", "must be a number", "Fill in the missing"),
+        (
+            "villages.gpkg, features 5, 10",
+            "'population'",
+            "must be a number",
+            "Fill in the missing",
+        ),
     ),
     "villages_inf_population": Case(
         _edit_villages(_set("population", [3], np.inf)),
-        ("villages.gpkg, row 3", "'population'", "inf"),
+        ("villages.gpkg, feature 4", "'population'", "inf"),
     ),
     "villages_nan_weight": Case(
         _edit_villages(lambda v: v.assign(weight=[np.nan] + [1.0] * (len(v) - 1))),
-        ("villages.gpkg, row 0", "'weight'"),
+        ("villages.gpkg, feature 1", "'weight'"),
     ),
     "villages_zero_income": Case(
         _edit_villages(_set("income_monthly", [2], 0.0)),
-        ("villages.gpkg, row 2", "'income_monthly'", "must be > 0", "Correct those values"),
+        ("villages.gpkg, feature 3", "'income_monthly'", "must be > 0", "Correct those values"),
     ),
     "villages_unknown_service": Case(
         _edit_villages(_set("existing_service", [1], "5g")),
-        ("villages.gpkg, row 1", "'existing_service' must be one of", "'fiber'", "'5g'"),
+        ("villages.gpkg, feature 2", "'existing_service' must be one of", "'fiber'", "'5g'"),
     ),
     "villages_bad_electrified": Case(
         _edit_villages(lambda v: v.assign(electrified=["maybe"] + ["yes"] * (len(v) - 1))),
-        ("villages.gpkg, row 0", "'electrified' must be true/false", "'maybe'"),
+        ("villages.gpkg, feature 1", "'electrified' must be true/false", "'maybe'"),
     ),
     "villages_empty_layer": Case(
         _empty_layer("villages"),
@@ -283,18 +288,18 @@ REGION_CASES: dict[str, Case] = {
     # --- villages: geometry and cross-layer checks
     "villages_empty_geometry": Case(
         _edit_villages(_set("geometry", [4], None)),
-        ("villages.gpkg, row 4", "empty or missing geometry", "Give every feature a geometry"),
+        ("villages.gpkg, feature 5", "empty or missing geometry", "Give every feature a geometry"),
     ),
     "villages_polygon_geometry": Case(
         _edit_villages(
             lambda v: v.assign(geometry=[v.geometry.iloc[0].buffer(0.01), *v.geometry.iloc[1:]])
         ),
-        ("villages.gpkg, row 0", "geometry must be Point", "Polygon"),
+        ("villages.gpkg, feature 1", "geometry must be Point", "Polygon"),
     ),
     "villages_unknown_district_id": Case(
         _edit_villages(_set("district_id", [0], "D99")),
         (
-            "villages.gpkg, row 0",
+            "villages.gpkg, feature 1",
             "district_id ['D99'] not found in districts.gpkg",
             "Fix the ids or add the districts",
         ),
@@ -302,14 +307,19 @@ REGION_CASES: dict[str, Case] = {
     "villages_outside_every_district": Case(
         _carve_holes_at([2, 5]),
         (
-            "villages.gpkg, rows 2, 5",
+            "villages.gpkg, features 3, 6",
             "outside every district polygon of districts.gpkg",
             "Check the coordinates and CRS",
         ),
     ),
     "villages_off_dem": Case(
         _village_off_dem,
-        ("villages.gpkg, row 0", "village lies off the DEM", "dem.tif covers x", "Extend the DEM"),
+        (
+            "villages.gpkg, feature 1",
+            "village lies off the DEM",
+            "dem.tif covers x",
+            "Extend the DEM",
+        ),
     ),
     # --- CRS and units
     "villages_no_crs": Case(
@@ -327,7 +337,7 @@ REGION_CASES: dict[str, Case] = {
     "districts_wrong_utm_zone": Case(
         _relabel("districts", "EPSG:32647", METRIC),
         (
-            "villages.gpkg, rows 0, 1, 2",
+            "villages.gpkg, features 1, 2, 3",
             "outside every district polygon of districts.gpkg",
             "Check the coordinates and CRS",
         ),
@@ -347,7 +357,7 @@ REGION_CASES: dict[str, Case] = {
     ),
     "dem_holes_under_villages": Case(
         _edit_dem(_holes_under([0, 1])),
-        ("villages.gpkg, rows 0, 1", "nodata under these villages", "gdal_fillnodata"),
+        ("villages.gpkg, features 1, 2", "nodata under these villages", "gdal_fillnodata"),
     ),
     "dem_no_crs": Case(
         _edit_dem(
@@ -369,11 +379,11 @@ REGION_CASES: dict[str, Case] = {
     # --- districts
     "districts_empty_geometry": Case(
         _edit_districts(_set("geometry", [1], Polygon())),
-        ("districts.gpkg, row 1", "empty or missing geometry", "or drop it"),
+        ("districts.gpkg, feature 2", "empty or missing geometry", "or drop it"),
     ),
     "districts_duplicate_id": Case(
         _edit_districts(_set("district_id", [1], "D01")),
-        ("districts.gpkg, rows 0, 1", "'district_id' must be unique", "['D01']"),
+        ("districts.gpkg, features 1, 2", "'district_id' must be unique", "['D01']"),
     ),
     "districts_missing_id_column": Case(
         _edit_districts(lambda d: d.drop(columns="district_id")),
@@ -382,15 +392,15 @@ REGION_CASES: dict[str, Case] = {
     # --- infrastructure and operators
     "pops_duplicate_id": Case(
         lambda root: _edit_layer(root, "pops", _set("pop_id", [1], "P00")),
-        ("pops.gpkg, rows 0, 1", "'pop_id' must be unique", "Give each row its own id"),
+        ("pops.gpkg, features 1, 2", "'pop_id' must be unique", "Give each row its own id"),
     ),
     "towers_negative_height": Case(
         lambda root: _edit_layer(root, "towers", _set("height_m", [0], -30.0)),
-        ("towers.gpkg, row 0", "'height_m'", "must be >= 0", "Correct those values"),
+        ("towers.gpkg, feature 1", "'height_m'", "must be >= 0", "Correct those values"),
     ),
     "operators_zero_revenue": Case(
         _copy_literal("operators_zero_revenue.csv", "operators.csv"),
-        ("operators.csv, row 1", "'revenue_cny'", "must be > 0", "'0'", "Correct those values"),
+        ("operators.csv, line 3", "'revenue_cny'", "must be > 0", "'0'", "Correct those values"),
     ),
     "operators_missing_profit": Case(
         _edit_operators(lambda o: o.drop(columns="profit_cny")),
@@ -398,7 +408,7 @@ REGION_CASES: dict[str, Case] = {
     ),
     "operators_text_revenue": Case(
         _edit_operators(lambda o: o.assign(revenue_cny=["n/a", "1e9", "2e9"])),
-        ("operators.csv, row 0", "'revenue_cny'", "must be a number", "'n/a'"),
+        ("operators.csv, line 2", "'revenue_cny'", "must be a number", "'n/a'"),
     ),
     # --- region.toml and files
     "toml_layer_typo": Case(
@@ -439,13 +449,13 @@ REGION_CASES: dict[str, Case] = {
         _copy_literal(
             "villages_text_population.csv", "villages.csv", "villages.gpkg", "villages.csv"
         ),
-        ("villages.csv, row 2", "'population'", "must be a number", "'about 300'"),
+        ("villages.csv, line 4", "'population'", "must be a number", "'about 300'"),
     ),
     "villages_csv_bad_coordinates": Case(
         _copy_literal(
             "villages_bad_coordinates.csv", "villages.csv", "villages.gpkg", "villages.csv"
         ),
-        ("villages.csv, row 6 (file lines)", "'lon'/'lat' must be numbers", "fix or remove"),
+        ("villages.csv, line 6", "'lon'/'lat' must be numbers", "fix or remove"),
     ),
 }
 

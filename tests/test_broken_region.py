@@ -112,11 +112,11 @@ ERROR_CASES: dict[str, Case] = {
     ),
     "villages_absurd_population": Case(
         _edit_villages(_set("population", [3], 5.0e7)),
-        ("villages.gpkg, row 3", "'population'", "5e+07", "at most 2,000,000", "unit"),
+        ("villages.gpkg, feature 4", "'population'", "5e+07", "at most 2,000,000", "unit"),
     ),
     "villages_households_above_population": Case(
         _edit_villages(_set("households", [5], 1.0e5)),
-        ("villages.gpkg, row 5", "'households' exceeds 'population'", "100000 >", "swapped"),
+        ("villages.gpkg, feature 6", "'households' exceeds 'population'", "100000 >", "swapped"),
     ),
     # --- the region's CRS
     "region_crs_other_side_of_world": Case(
@@ -137,7 +137,7 @@ ERROR_CASES: dict[str, Case] = {
     "villages_district_ids_swapped": Case(
         _edit_villages(_swap_districts),
         (
-            "villages.gpkg, rows 0, 1, 2",
+            "villages.gpkg, features 1, 2, 3",
             "in another district's polygon of districts.gpkg than its district_id",
             "V0000: D02 -> D01",
             "expected at most 10%",
@@ -146,11 +146,16 @@ ERROR_CASES: dict[str, Case] = {
     ),
     "districts_overlapping": Case(
         _edit_districts(_overlap(0.5)),
-        ("districts.gpkg, rows 0, 1", "D01 and D02 overlap by", "at most 10%", "Fix the polygons"),
+        (
+            "districts.gpkg, features 1, 2",
+            "D01 and D02 overlap by",
+            "at most 10%",
+            "Fix the polygons",
+        ),
     ),
     "districts_self_intersecting": Case(
         _edit_districts(_metric(_bow_tie)),
-        ("districts.gpkg, row 1", "invalid polygon (Self-intersection", "ogr2ogr -makevalid"),
+        ("districts.gpkg, feature 2", "invalid polygon (Self-intersection", "ogr2ogr -makevalid"),
     ),
     # --- DEM values
     "dem_undeclared_nodata": Case(
@@ -176,11 +181,11 @@ ERROR_CASES: dict[str, Case] = {
     # --- infrastructure and operators
     "pops_unknown_operator": Case(
         lambda root: _edit_layer(root, "pops", _set("operator_id", [1], "chinanet")),
-        ("pops.gpkg, row 1", "operator_id ['chinanet'] not found in operators.csv", "add the"),
+        ("pops.gpkg, feature 2", "operator_id ['chinanet'] not found in operators.csv", "add the"),
     ),
     "towers_unknown_operator": Case(
         lambda root: _edit_layer(root, "towers", _set("operator_id", [0], "unicom")),
-        ("towers.gpkg, row 0", "operator_id ['unicom'] not found in operators.csv", "known: ["),
+        ("towers.gpkg, feature 1", "operator_id ['unicom'] not found in operators.csv", "known: ["),
     ),
     "operators_share_percent": Case(
         _copy_literal("operators_share_percent.csv", "operators.csv"),
@@ -192,11 +197,11 @@ ERROR_CASES: dict[str, Case] = {
     ),
     "operators_share_partly_empty": Case(
         _shares(0.6, 0.4, float("nan")),
-        ("operators.csv, row 2", "'market_share'", "must be a number", "Fill in the missing"),
+        ("operators.csv, line 4", "'market_share'", "must be a number", "Fill in the missing"),
     ),
     "towers_absurd_height": Case(
         lambda root: _edit_layer(root, "towers", _set("height_m", [1], 1200.0)),
-        ("towers.gpkg, row 1", "'height_m' = ['1200']", "at most 300 m", "feet?"),
+        ("towers.gpkg, feature 2", "'height_m' = ['1200']", "at most 300 m", "feet?"),
     ),
     # --- errors that used to name the wrong cause
     "villages_csv_swapped_lon_lat": Case(
@@ -254,7 +259,7 @@ def test_validate_exits_2_naming_the_problem(name, region_copy):
 WARNING_CASES: dict[str, tuple[object, tuple[str, ...]]] = {
     "villages_town_population": (
         _edit_villages(_set("population", [2], 250_000.0)),
-        ("villages.gpkg, row 2", "population above 100,000", "V0002", "planned as given"),
+        ("villages.gpkg, feature 3", "population above 100,000", "V0002", "planned as given"),
     ),
     "region_crs_neighbouring_zone": (
         _edit_text("region.toml", 'crs = "EPSG:32648"', 'crs = "EPSG:32647"'),
@@ -262,15 +267,15 @@ WARNING_CASES: dict[str, tuple[object, tuple[str, ...]]] = {
     ),
     "village_in_another_district": (
         _edit_villages(_set("district_id", [0], "D02")),
-        ("villages.gpkg, row 0", "another district's polygon", "V0000: D02 -> D01", "boundary"),
+        ("villages.gpkg, feature 1", "another district's polygon", "V0000: D02 -> D01", "boundary"),
     ),
     "districts_sliver_overlap": (
         _edit_districts(_overlap(0.05)),
-        ("districts.gpkg, rows 0, 1", "D01 and D02 overlap by", "their district_id"),
+        ("districts.gpkg, features 1, 2", "D01 and D02 overlap by", "their district_id"),
     ),
     "towers_low": (
         lambda root: _edit_layer(root, "towers", _set("height_m", [0], 4.0)),
-        ("towers.gpkg, row 0", "tower height ['4'] m is unusual", "10 to 150 m"),
+        ("towers.gpkg, feature 1", "tower height ['4'] m is unusual", "10 to 150 m"),
     ),
 }
 
@@ -309,7 +314,7 @@ def test_a_polygon_touching_itself_is_repaired_with_a_warning(region_copy):
     assert not raw.geometry.iloc[1].is_valid
     region = io.load_region(region_copy)
     assert region.districts.geometry.is_valid.all()
-    assert any("districts.gpkg, row 1: invalid polygon" in w for w in region.warnings)
+    assert any("districts.gpkg, feature 2: invalid polygon" in w for w in region.warnings)
 
 
 def test_limits_are_documented_in_one_place():

@@ -96,9 +96,9 @@ def test_errors_are_collected_and_name_file_rows_fix(region_copy):
         io.load_region(region_copy)
     msg = str(ei.value)
     assert len(ei.value.problems) == 3
-    assert "villages.gpkg, row 3: column 'population'" in msg and "got -5.0" in msg
+    assert "villages.gpkg, feature 4: column 'population'" in msg and "got -5.0" in msg
     assert "-5" in msg and ">= 0" in msg
-    assert "rows 7, 8: column 'village_id' must be unique" in msg
+    assert "features 8, 9: column 'village_id' must be unique" in msg
     assert "missing column 'income_monthly'" in msg and "Rename" in msg
 
 
@@ -111,7 +111,7 @@ def test_village_outside_districts(region_copy):
     with pytest.raises(InputDataError) as ei:
         io.load_region(region_copy)
     msg = str(ei.value)
-    assert "rows 2, 5: village lies outside every district" in msg
+    assert "features 3, 6: village lies outside every district" in msg
     assert "off the DEM" in msg
 
 

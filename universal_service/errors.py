@@ -130,6 +130,33 @@ class SolverError(ValueError):
         super().__init__(clip(message))
 
 
+def rows_in(source: object, rows: Iterable[int], limit: int = 10) -> str:
+    """Where in a file, numbered as the user sees it: ``"villages.gpkg, features 3, 7"`` (the
+    n-th feature counted from 1, as QGIS numbers a GeoPackage written in one go), ``"villages.csv,
+    lines 4, 8"`` (file lines; the header is line 1), or, for anything else (an in-memory table),
+    ``"options, rows 2, 6"`` (0-based positions).
+
+    Parameters
+    ----------
+    source : str or path
+        The file (its suffix decides the numbering) or the table's name.
+    rows : iterable of int
+        0-based positions in the file's order.
+    limit : int
+        How many to list.
+    """
+    name = str(source)
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name.rsplit("/", 1)[-1] else ""
+    pos = [int(r) for r in rows]
+    if suffix == "csv":
+        text = format_rows([p + 2 for p in pos], limit)
+        return f"{name}, " + text.replace("rows", "lines", 1).replace("row", "line", 1)
+    if suffix in {"gpkg", "shp", "geojson", "json", "fgb", "parquet", "geoparquet"}:
+        text = format_rows([p + 1 for p in pos], limit)
+        return f"{name}, " + text.replace("rows", "features", 1).replace("row", "feature", 1)
+    return f"{name}, {format_rows(pos, limit)}"
+
+
 def format_rows(rows: Iterable[object], limit: int = 10) -> str:
     """Format row labels for an error message: ``"rows 3, 7, 12"`` (at most ``limit`` shown).
 

@@ -36,7 +36,7 @@ import pandas as pd
 import pyproj
 import xarray as xr
 
-from ..errors import InputDataError, format_rows
+from ..errors import InputDataError, rows_in
 from ..schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
 from . import checks
 
@@ -187,7 +187,7 @@ def read_vector(
             bad = np.flatnonzero((x.isna() | y.isna()).to_numpy())
             if bad.size:
                 raise InputDataError(
-                    f"{path}, {format_rows(bad + 2)} (file lines): columns '{lon}'/'{lat}' must "
+                    f"{rows_in(path.name, bad)}: columns '{lon}'/'{lat}' must "
                     "be numbers; fix or remove those rows."
                 )
             gdf = gpd.GeoDataFrame(
@@ -399,7 +399,7 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
             empty = rows[(s == "").to_numpy()]
             if empty.size:
                 problems.append(
-                    f"{where}, {format_rows(empty)}: column '{col.name}' ({col.description}) is "
+                    f"{rows_in(where, empty)}: column '{col.name}' ({col.description}) is "
                     "empty; every row needs a value."
                 )
         df[col.name] = s.astype(object).to_numpy()
@@ -412,14 +412,14 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
         nan = rows[v.isna().to_numpy()]
         if nan.size:
             problems.append(
-                f"{where}, {format_rows(nan)}: column '{col.name}' ({col.description}) must be a "
+                f"{rows_in(where, nan)}: column '{col.name}' ({col.description}) must be a "
                 f"number; got {_sample(raw, nan)}. Fill in the missing values"
                 + ("." if col.required else " or drop the optional column.")
             )
         inf = rows[np.isinf(v.to_numpy(dtype=float))]
         if inf.size:
             problems.append(
-                f"{where}, {format_rows(inf)}: column '{col.name}' ({col.description}) must be "
+                f"{rows_in(where, inf)}: column '{col.name}' ({col.description}) must be "
                 f"finite; got {_sample(raw, inf)}. Correct those values."
             )
         if col.min_value is not None:
@@ -430,7 +430,7 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
             if bad.size:
                 op = ">" if col.exclusive_min else ">="
                 problems.append(
-                    f"{where}, {format_rows(bad)}: column '{col.name}' ({col.description}) must be "
+                    f"{rows_in(where, bad)}: column '{col.name}' ({col.description}) must be "
                     f"{op} {col.min_value:g}; got {_sample(raw, bad)}. Correct those values."
                 )
         df[col.name] = v.astype(float)
@@ -450,7 +450,7 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
         bad = rows[mapped.isna().to_numpy()]
         if bad.size:
             problems.append(
-                f"{where}, {format_rows(bad)}: column '{col.name}' must be true/false; got "
+                f"{rows_in(where, bad)}: column '{col.name}' must be true/false; got "
                 f"{_sample(raw, bad)}."
             )
         df[col.name] = mapped.fillna(bool(col.default)).astype(bool).to_numpy()
@@ -460,7 +460,7 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
         bad = rows[~s.isin(col.allowed).to_numpy()]
         if bad.size:
             problems.append(
-                f"{where}, {format_rows(bad)}: column '{col.name}' must be one of "
+                f"{rows_in(where, bad)}: column '{col.name}' must be one of "
                 f"{list(col.allowed)}; got {_sample(raw, bad)}."
             )
     if col.unique and col.name in df.columns:
@@ -469,7 +469,7 @@ def _coerce_column(df: pd.DataFrame, col: Column, where: str, problems: list[str
         if dup.size:
             vals = sorted(set(pd.Series(df[col.name]).iloc[dup].astype(str)))[:5]
             problems.append(
-                f"{where}, {format_rows(dup)}: column '{col.name}' must be unique; duplicated "
+                f"{rows_in(where, dup)}: column '{col.name}' must be unique; duplicated "
                 f"values {vals}. Give each row its own id or drop the duplicates."
             )
 
@@ -486,7 +486,7 @@ def _check_geometry(
     empty = rows[(gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()]
     if empty.size:
         problems.append(
-            f"{where}, {format_rows(empty)}: empty or missing geometry. Give every feature a "
+            f"{rows_in(where, empty)}: empty or missing geometry. Give every feature a "
             "geometry or drop it."
         )
     expected = {
@@ -499,7 +499,7 @@ def _check_geometry(
         bad = rows[(~types.isin(expected) & (types != "None")).to_numpy()]
         if bad.size:
             problems.append(
-                f"{where}, {format_rows(bad)}: geometry must be {'/'.join(sorted(expected))}; "
+                f"{rows_in(where, bad)}: geometry must be {'/'.join(sorted(expected))}; "
                 f"got {sorted(set(types.iloc[bad]))}."
             )
 

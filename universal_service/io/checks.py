@@ -20,7 +20,7 @@ import pyproj
 import shapely
 import xarray as xr
 
-from ..errors import format_rows
+from ..errors import rows_in
 from ..schema import PLAUSIBLE, TYPICAL
 
 #: Values GIS tools write for "no data" when none is declared (GDAL, SRTM, ArcGIS, float32 min).
@@ -157,13 +157,13 @@ def repair_polygons(
     why = [shapely.is_valid_reason(g) for g in geom[bad[~kept][:3]]]
     if (~kept).any():
         problems.append(
-            f"{where}, {format_rows(bad[~kept])}: invalid polygon ({'; '.join(why)}); expected a "
+            f"{rows_in(where, bad[~kept])}: invalid polygon ({'; '.join(why)}); expected a "
             "valid polygon (no self-intersecting boundary). Repair it, e.g. `ogr2ogr -makevalid "
             f"fixed.gpkg {where}` or shapely.make_valid, and check the vertices' order."
         )
     if kept.any():
         warnings.append(
-            f"{where}, {format_rows(bad[kept])}: invalid polygon (a boundary touching itself) "
+            f"{rows_in(where, bad[kept])}: invalid polygon (a boundary touching itself) "
             "repaired with buffer(0), area unchanged within 1 %."
         )
         gdf = gdf.copy()
@@ -277,7 +277,7 @@ def populations(v: gpd.GeoDataFrame, vfile: str, problems: list[str], warnings: 
     absurd = rows[pop > lim.high]
     if absurd.size:
         problems.append(
-            f"{vfile}, {format_rows(absurd)}: column 'population' = "
+            f"{rows_in(vfile, absurd)}: column 'population' = "
             f"{[f'{p:g}' for p in pop[absurd[:3]]]} (village ids {_ids(v, 'village_id', absurd)}); "
             f"expected at most {lim.high:,.0f} {lim.unit} ({lim.reason}). Correct the value or its "
             "unit (thousands?), or split the place into villages."
@@ -285,13 +285,13 @@ def populations(v: gpd.GeoDataFrame, vfile: str, problems: list[str], warnings: 
     big = rows[(pop > typical) & (pop <= lim.high)]
     if big.size:
         warnings.append(
-            f"{vfile}, {format_rows(big)}: population above {typical:,.0f} persons (village ids "
+            f"{rows_in(vfile, big)}: population above {typical:,.0f} persons (village ids "
             f"{_ids(v, 'village_id', big)}): a town rather than a village; planned as given."
         )
     more = rows[hh > pop]
     if more.size:
         problems.append(
-            f"{vfile}, {format_rows(more)}: column 'households' exceeds 'population' "
+            f"{rows_in(vfile, more)}: column 'households' exceeds 'population' "
             f"({[f'{h:g} > {p:g}' for h, p in zip(hh[more[:3]], pop[more[:3]], strict=True)]}); "
             "expected at most one household per resident. Check whether the columns are swapped."
         )
@@ -311,7 +311,7 @@ def districts(
     unknown = rows[~v["district_id"].isin(known).to_numpy()]
     if unknown.size:
         problems.append(
-            f"{vfile}, {format_rows(unknown)}: district_id "
+            f"{rows_in(vfile, unknown)}: district_id "
             f"{sorted(set(v['district_id'].iloc[unknown]))[:5]} not found in {dfile}. Fix the "
             "ids or add the districts."
         )
@@ -320,7 +320,7 @@ def districts(
     outside = np.unique(joined.loc[joined["district_id"].isna(), "row"].to_numpy())
     if outside.size:
         problems.append(
-            f"{vfile}, {format_rows(outside)}: village lies outside every district polygon of "
+            f"{rows_in(vfile, outside)}: village lies outside every district polygon of "
             f"{dfile} (village ids {_ids(v, 'village_id', outside)}). Check the coordinates "
             "and CRS."
         )
@@ -334,7 +334,7 @@ def districts(
         ]
         share, lim = other.size / len(v), PLAUSIBLE["villages.other_district_share"]
         text = (
-            f"{vfile}, {format_rows(other)}: village lies in another district's polygon of "
+            f"{rows_in(vfile, other)}: village lies in another district's polygon of "
             f"{dfile} than its district_id ({share:.0%} of villages; village: district_id -> "
             f"polygon {pairs})"
         )
@@ -365,7 +365,7 @@ def overlaps(d: gpd.GeoDataFrame, dfile: str, problems: list[str], warnings: lis
         if share <= typical:
             continue
         text = (
-            f"{dfile}, rows {i}, {j}: districts {d['district_id'].iloc[i]} and "
+            f"{rows_in(dfile, [i, j])}: districts {d['district_id'].iloc[i]} and "
             f"{d['district_id'].iloc[j]} overlap by {share:.1%} of the smaller one"
         )
         if share > lim.high:
@@ -400,14 +400,14 @@ def on_dem(
     off = rows[~inside]
     if off.size:
         problems.append(
-            f"{vfile}, {format_rows(off)}: village lies off the DEM ({demfile} covers x "
+            f"{rows_in(vfile, off)}: village lies off the DEM ({demfile} covers x "
             f"{xs.min():.0f}..{xs.max():.0f}, y {ys.min():.0f}..{ys.max():.0f} m). Extend the DEM "
             "or check the coordinates."
         )
     hole = rows[inside & ~np.isfinite(elev)]
     if hole.size:
         problems.append(
-            f"{vfile}, {format_rows(hole)}: the DEM has nodata under these villages ({demfile}); "
+            f"{rows_in(vfile, hole)}: the DEM has nodata under these villages ({demfile}); "
             "fill the holes (e.g. `gdal_fillnodata.py`)."
         )
 
@@ -424,7 +424,7 @@ def operators(out: dict[str, Any], files: dict[str, Path], problems: list[str]) 
         bad = np.flatnonzero(~ids.isin(known).to_numpy())
         if bad.size:
             problems.append(
-                f"{files[layer].name}, {format_rows(bad)}: operator_id "
+                f"{rows_in(files[layer].name, bad)}: operator_id "
                 f"{sorted(set(ids.iloc[bad]))[:5]} not found in {ofile} (known: {sorted(known)}). "
                 f"Fix the ids or add the operators to {ofile}."
             )
@@ -450,13 +450,13 @@ def tower_heights(
     bad = np.flatnonzero(h > lim.high)
     if bad.size:
         problems.append(
-            f"{tfile}, {format_rows(bad)}: column 'height_m' = {[f'{x:g}' for x in h[bad[:3]]]}; "
+            f"{rows_in(tfile, bad)}: column 'height_m' = {[f'{x:g}' for x in h[bad[:3]]]}; "
             f"expected at most {lim.high:g} m ({lim.reason}). Correct the value or its unit "
             "(feet? centimetres?)."
         )
     odd = np.flatnonzero(((h < low) | (h > high)) & (h <= lim.high))
     if odd.size:
         warnings.append(
-            f"{tfile}, {format_rows(odd)}: tower height {[f'{x:g}' for x in h[odd[:3]]]} m is "
+            f"{rows_in(tfile, odd)}: tower height {[f'{x:g}' for x in h[odd[:3]]]} m is "
             f"unusual (typically {low:g} to {high:g} m); planned as given."
         )
