@@ -39,6 +39,7 @@ LAYERS = {
     "optimize": 9,
     "fiberplan": 10,
     "allocate": 10,
+    "rollout": 10,
     "scenarios": 11,
     "report": 12,
     "synthetic": 12,

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from universal_service import costs, report, scenarios
+from universal_service import costs, report, rollout, scenarios
 from universal_service.cli import app
 
 from .conftest import BUNDLED, ROOT
@@ -70,6 +70,22 @@ def test_readme_shows_what_the_plan_command_prints(bundled_result):
         return [re.sub(r"solver highs [0-9.]+", "solver highs X", line) for line in lines]
 
     assert same_solver(shown) == same_solver(printed), "update README.md's example output"
+
+
+@pytest.mark.slow
+def test_readme_shows_the_bundled_rollout(bundled_result):
+    """The README's rollout table is what the code prints for the baseline's rollout section,
+    and the schedule keeps the plan: every village the plan serves, within each year's budget."""
+    ds = scenarios.schedule_rollout(bundled_result)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Rollout of 'baseline' from 2016")
+    shown = readme[start : readme.index("\n```", start)]
+    assert shown == rollout.format_table(ds), "update README.md's rollout table"
+    plan = bundled_result.plan
+    assert ds["capex_cny"].sum() == pytest.approx(plan.attrs["total_capex"])
+    assert np.all(ds["capex_cny"].values <= ds["budget_cny"].values + 1e-6)
+    assert ds["coverage_population"].values[-1] == pytest.approx(plan.attrs["coverage_share"])
+    assert ds.attrs["greedy_objective"] <= ds.attrs["objective"] <= ds.attrs["bound"]
 
 
 @pytest.mark.slow
@@ -189,7 +205,7 @@ def test_cli_validate_reports_problems(region_copy):
     v.to_file(region_copy / "villages.gpkg", layer="villages", driver="GPKG")
     res = CliRunner().invoke(app, ["validate", str(region_copy)])
     assert res.exit_code == 2
-    assert "villages.gpkg, row 1: column 'population'" in res.output
+    assert "villages.gpkg, feature 2: column 'population'" in res.output
 
 
 def test_cli_help_lists_commands():

@@ -123,6 +123,16 @@ def discount_factors(rate: float, horizon_years: int) -> np.ndarray:
     return (1.0 + rate) ** -t
 
 
+def deferral_factors(rate: float, years: int) -> np.ndarray:
+    """Present value of 1 spent at the start of each year 0..n-1: ``(1 + r)**-k`` [-].
+
+    The plan's convention puts capex at the start (year 0, undiscounted); capex a rollout spends
+    in its k-th build year is worth this much of it today.
+    """
+    k = np.arange(int(years), dtype=float)
+    return (1.0 + rate) ** -k
+
+
 def affordable_tariff(
     income_monthly: np.ndarray,
     household_size: np.ndarray,

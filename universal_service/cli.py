@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -85,6 +86,22 @@ def plan(
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Plan one scenario on a region, print the summary and write the results to --out."""
+    result = _plan_and_write(region, scenario, name, override, set_, out, verbose)
+    if result.plan.attrs.get("status") not in {"optimal", "feasible", "time_limit"}:
+        raise typer.Exit(code=1)
+
+
+def _plan_and_write(
+    region: Path | None,
+    scenario: Path | None,
+    name: str | None,
+    override: list[str] | None,
+    set_: list[str] | None,
+    out: Path,
+    verbose: bool,
+    with_rollout: bool = False,
+):
+    """Load, run and write one scenario; print its summary; errors exit with their message."""
     from . import outputs, report, scenarios
 
     logging.basicConfig(
@@ -102,7 +119,7 @@ def plan(
         )
         if region is not None:
             sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
-        result = scenarios.run(sc)
+        result = scenarios.run(sc, with_rollout=with_rollout)
     except (InputDataError, ScenarioError, SolverError) as exc:
         _fail(exc)
     try:
@@ -117,10 +134,45 @@ def plan(
             )
         )
     typer.echo(report.format_summary(result))
+    if result.rollout is not None:
+        from . import rollout
+
+        typer.echo(rollout.format_table(result.rollout))
     typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
     if notice := report.time_limit_notice(result):
         typer.secho(f"warning: {notice}", fg=typer.colors.YELLOW, err=True)
+    return result
+
+
+@app.command("rollout")
+def rollout_cmd(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    override: Annotated[
+        list[str] | None, typer.Option("--override", "-o", help="Override name from the file")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value applied last, e.g. rollout.annual_budget_cny=3e7"),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Plan a scenario, then schedule it over the years of its rollout section (budget and
+    milestones); writes the plan's files with rollout.nc and rollout.csv. Exit 1 when a
+    milestone cannot be met (the year is named)."""
+    result = _plan_and_write(region, scenario, name, override, set_, out, verbose, True)
     if result.plan.attrs.get("status") not in {"optimal", "feasible", "time_limit"}:
+        raise typer.Exit(code=1)
+    if result.rollout is not None and result.rollout.attrs["status"] in {"infeasible", "error"}:
+        typer.secho(f"error: {result.rollout.attrs['message']}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
 
 
@@ -322,9 +374,19 @@ def montecarlo(
     ] = None,
     draws: Annotated[int | None, typer.Option(help="Number of draws (default: the file's)")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: the file's)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Dask worker processes (default: one per core; 0: serial, no Dask)", min=0
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
 ) -> None:
-    """Plan a scenario once per draw of its uncertain costs, take-up and demand."""
+    """Plan a scenario once per draw of its uncertain costs, take-up and demand (the draws in
+    parallel on Dask when it is installed; the result is the serial one, draw for draw)."""
     from . import outputs, report, scenarios, uncertainty
 
     _absorb_highs_banner()
@@ -334,9 +396,15 @@ def montecarlo(
         if region is not None:
             sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
         n = draws or sc.config.uncertainty.draws
-        with _progress(n, "draws") as bar:
+        parallel = scheduler is not None or (workers != 0 and n > 1 and _has_dask())
+        with (
+            uncertainty.dask_client(workers, scheduler)
+            if parallel
+            else contextlib.nullcontext() as client,
+            _progress(n, "draws") as bar,
+        ):
             ds = uncertainty.monte_carlo(
-                sc, draws=draws, seed=seed, progress=lambda _: bar.update(1)
+                sc, draws=draws, seed=seed, progress=lambda _: bar.update(1), client=client
             )
         table = uncertainty.draws_table(ds)
     except (InputDataError, ScenarioError, SolverError) as exc:
@@ -355,6 +423,13 @@ def montecarlo(
     )
     typer.echo(uncertainty.format_summary(ds))
     typer.echo("wrote: " + ", ".join(str(p) for p in paths))
+
+
+def _has_dask() -> bool:
+    """Whether Dask's ``distributed`` can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("distributed") is not None
 
 
 def pd_options():

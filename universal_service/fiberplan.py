@@ -196,6 +196,14 @@ def _evaluate(
     shares = attribute_tree(st.tree, pops, fnodes, G)
     priced = _recost(table, shares, fib, rate, horizon)
     out = price_plan(out, priced)
+    node = ["v:" + str(v) for v in out["village"].values]
+    share_km = shares["weighted_m"].reindex(node).fillna(0.0).to_numpy(float) / 1000.0
+    out["trench_capex"] = (
+        "village",
+        np.where(out["technology"].values.astype(str) == "fiber", share_km, 0.0)
+        * fib["capex_cny_per_km"],
+        {"units": "CNY", "rule": "the village's share of the shared trench capex (in capex)"},
+    )
     out.attrs["total_cost"] = out.attrs["total_npv_cost"]
     out.attrs["total_net_cost"] = out.attrs["total_npv_cost"] - out.attrs["total_revenue_npv"]
     return out, st, shares

@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import allocate, outputs, scenarios
+from . import allocate, outputs, rollout, scenarios
 from .errors import ScenarioError
 from .scenarios import ScenarioResult
 
 #: The files of one output set (``manifest.json`` is written last, beside them).
+#: What a rollout writes: the Rollout Dataset and its year table.
+ROLLOUT_FILES = ("rollout.nc", "rollout.csv")
+
 OUTPUT_FILES = (
     "plan.nc",
     "villages.gpkg",
@@ -29,6 +32,7 @@ OUTPUT_FILES = (
     "pareto.nc",
     "montecarlo.nc",
     "montecarlo.csv",
+    *ROLLOUT_FILES,
 )
 
 
@@ -287,8 +291,9 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
     Returns
     -------
     dict
-        Output name (``plan``, ``villages``, ``sites``, ``fiber``, ``summary``, and with an
-        allocation ``allocation`` and ``allocation_csv``) -> path.
+        Output name (``plan``, ``villages``, ``sites``, ``fiber``, ``summary``, with an
+        allocation ``allocation`` and ``allocation_csv``, with a rollout ``rollout`` and
+        ``rollout_csv``) -> path.
 
     Raises
     ------
@@ -325,6 +330,12 @@ def write(result: ScenarioResult, out_dir: str | Path) -> dict[str, Path]:
         alloc = result.allocation.copy()
         alloc.attrs["provenance"] = prov
         writers.update(allocation_writers(alloc))
+    if result.rollout is not None:
+        roll = result.rollout.copy()
+        roll.attrs["provenance"] = prov
+        table = rollout.year_table(roll)
+        writers["rollout.nc"] = lambda p: roll.to_netcdf(p)
+        writers["rollout.csv"] = lambda p: table.to_csv(p, float_format="%.12g")
     written = outputs.write_set(
         out_dir,
         writers,
@@ -465,8 +476,11 @@ def plausibility(result: ScenarioResult) -> pd.DataFrame:
 
 
 def _key(name: str) -> str:
-    """The output name of a file: its stem (``allocation.csv``: ``allocation_csv``)."""
-    return "allocation_csv" if name == "allocation.csv" else Path(name).stem
+    """The output name of a file: its stem (``allocation.csv``: ``allocation_csv``, and so
+    ``rollout.csv``: ``rollout_csv``)."""
+    return (
+        f"{Path(name).stem}_csv" if name in ("allocation.csv", "rollout.csv") else Path(name).stem
+    )
 
 
 def allocation_writers(ds: xr.Dataset) -> dict[str, Callable[[Path], None]]:

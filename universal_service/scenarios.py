@@ -36,7 +36,7 @@ import pydantic
 import xarray as xr
 import yaml
 
-from . import allocate, costs, fiberplan, io, optimize, outputs
+from . import allocate, costs, fiberplan, io, optimize, outputs, rollout
 from .catalog import Catalog, load_catalog
 from .errors import ScenarioError, bounded_list, clip, short_repr
 from .schema import ScenarioConfig
@@ -93,7 +93,7 @@ class Scenario:
 
 
 #: Mappings whose keys are data (district ids, dotted parameter names), set whole by an override.
-_LEAF_MAPPINGS = ("district_targets", "uncertainty.parameters")
+_LEAF_MAPPINGS = ("district_targets", "uncertainty.parameters", "rollout.milestones")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -382,6 +382,7 @@ class ScenarioResult:
     baseline: xr.Dataset | None = None
     fiber: fiberplan.FiberDesign | None = None
     allocation: xr.Dataset | None = None
+    rollout: xr.Dataset | None = None
 
     @property
     def name(self) -> str:
@@ -426,6 +427,8 @@ def run(
     with_allocation: bool | None = None,
     options: costs.Options | None = None,
     catalog: Catalog | None = None,
+    with_rollout: bool = False,
+    start: xr.Dataset | None = None,
 ) -> ScenarioResult:
     """Run a scenario end to end: load the region, cost the options, optimise, allocate.
 
@@ -448,6 +451,13 @@ def run(
     catalog : Catalog, optional
         A catalog already loaded (or changed, as a Monte Carlo draw does); by default the
         scenario's ``catalog`` file or the bundled one.
+    with_rollout : bool
+        Also schedule the plan over the years of the scenario's ``rollout`` section
+        (:func:`schedule_rollout`, as ``ScenarioResult.rollout``; None when the plan itself has
+        no solution).
+    start : xarray.Dataset, optional
+        A Plan over the same options to start the optimizer from (:func:`optimize.plan`'s
+        ``start``; a sweep passes its neighbour's).
 
     Returns
     -------
@@ -468,7 +478,7 @@ def run(
     t0 = time.perf_counter()
     policy = policy_for(cfg)
     sites = opts.sites[["site_id", "cost", "kind", "capex"]]
-    plan = optimize.plan(opts.table, sites, policy)
+    plan = optimize.plan(opts.table, sites, policy, start=start)
     t["optimize_s"] = time.perf_counter() - t0
     fiber = None
     if cfg.network.shared_trench and plan.attrs.get("status") in {"optimal", "time_limit"}:
@@ -495,7 +505,31 @@ def run(
         t0 = time.perf_counter()
         alloc = allocate.allocate(region, cfg, policy, catalog)
         t["allocate_s"] = time.perf_counter() - t0
-    return ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
+    result = ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
+    if with_rollout and plan.attrs.get("status") in {"optimal", "feasible", "time_limit"}:
+        t0 = time.perf_counter()
+        result.rollout = schedule_rollout(result)
+        t["rollout_s"] = time.perf_counter() - t0
+    return result
+
+
+def schedule_rollout(result: ScenarioResult) -> xr.Dataset:
+    """The rollout of a run's plan over the years of its scenario's ``rollout`` section.
+
+    :func:`universal_service.rollout.schedule` with the run's shared trench network, the policy's
+    ``coverage_basis`` and ``discount_rate`` and the ``solve`` section's solver settings.
+    """
+    cfg = result.scenario.config
+    return rollout.schedule(
+        result.plan,
+        cfg.rollout,
+        lines=result.fiber.lines if result.fiber is not None else None,
+        basis=cfg.policy.coverage_basis,
+        rate=cfg.policy.discount_rate,
+        solver=cfg.solve.solver,
+        threads=cfg.solve.threads,
+        seed=cfg.solve.seed,
+    )
 
 
 def input_hashes(region_dir: str | Path, catalog: str | Path | None = None) -> dict[str, str]:

@@ -657,6 +657,71 @@ class UncertaintyConfig(_Strict):
         return v
 
 
+class RolloutConfig(_Strict):
+    """Rollout section: when each part of the plan is built, under an annual budget and milestones.
+
+    See :mod:`universal_service.rollout`. Milestones are year -> share by the end of that year:
+    of what the plan newly serves (``obligation``, as the FCC's CAF-II 40/60/80/100% of
+    locations by the end of years 3-6, 47 CFR 54.310(c)) or of the region covered, already
+    served villages included (``coverage``), on the policy's ``coverage_basis``.
+    """
+
+    start_year: int = Field(2016, ge=1900, le=2200, description="first build year")
+    years: int = Field(5, ge=1, le=30, description="number of build years")
+    annual_budget_cny: float | list[float] | None = Field(
+        None, description="capex each year [CNY, undiscounted]; a list: one per year; null: none"
+    )
+    carry_over: bool = Field(False, description="budget unspent in a year may be spent later")
+    milestones: dict[int, float] = Field(
+        default_factory=dict, description="year -> share served by the end of that year"
+    )
+    milestone_basis: Literal["obligation", "coverage"] = Field(
+        "obligation", description="milestone shares of the plan's obligation, or of the region"
+    )
+    objective: Literal["earliest", "cheapest"] = Field(
+        "earliest",
+        description="earliest: most people (villages) served soonest; cheapest: least PV of capex",
+    )
+    time_limit_s: float = Field(60.0, gt=0, le=WEEK_S, description="solver time limit [s]")
+    mip_gap: float = Field(
+        1e-3, ge=0, lt=1, description="relative gap at which it stops (0.1% of person-years)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RolloutConfig:
+        problems = []
+        last = self.start_year + self.years - 1
+        budget = self.annual_budget_cny
+        if isinstance(budget, list) and len(budget) != self.years:
+            problems.append(
+                f"annual_budget_cny: {len(budget)} values for {self.years} years; give one per "
+                "year or a single number"
+            )
+        values = budget if isinstance(budget, list) else [budget] if budget is not None else []
+        if any(not math.isfinite(b) or b < 0 for b in values):
+            problems.append(f"annual_budget_cny: expected finite values >= 0, got {budget}")
+        for year, share in sorted(self.milestones.items()):
+            if not self.start_year <= year <= last:
+                problems.append(
+                    f"milestones: year {year} is outside the rollout {self.start_year}-{last}"
+                    " (set start_year and years to include it)"
+                )
+            if not (math.isfinite(share) and 0 <= share <= 1):
+                problems.append(f"milestones: {year}: expected a share in [0, 1], got {share}")
+        shares = [s for _, s in sorted(self.milestones.items())]
+        if any(b < a for a, b in zip(shares, shares[1:], strict=False)):
+            problems.append(
+                f"milestones: shares must not fall from year to year: {self.milestones}"
+            )
+        if self.objective == "cheapest" and not self.milestones:
+            problems.append(
+                "objective 'cheapest' needs milestones (without them nothing need be built)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
 class ScenarioConfig(_Strict):
     """A complete, validated scenario."""
 
@@ -674,3 +739,4 @@ class ScenarioConfig(_Strict):
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
     solve: SolveConfig = Field(default_factory=SolveConfig)
     uncertainty: UncertaintyConfig = Field(default_factory=UncertaintyConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
