@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -157,3 +158,28 @@ def test_plan_and_manifest_carry_the_provenance(files: list[Path], tmp_path: Pat
     digest = hashlib.sha256((result.region.path / "villages.gpkg").read_bytes()).hexdigest()
     assert prov["inputs"]["villages.gpkg"] == digest
     assert outputs.read_manifest(tmp_path / "out")["provenance"] == prov
+
+
+def test_a_neighbouring_plan_starts_the_solver(files: list[Path]) -> None:
+    """``optimize.plan(..., start=)``: the neighbour's plan (it meets the lower target) is a
+    candidate start, so the start the solver gets is at least as good as that plan."""
+    from universal_service import optimize
+
+    cache = studies.RunCache()
+    high = cache.run(scenarios.load_scenario(files[0], scenario="cover95"), with_baseline=False)
+    low_sc = scenarios.load_scenario(files[0])
+    opts = high.options
+    sites = opts.sites[["site_id", "cost", "kind", "capex"]]
+    policy = scenarios.policy_for(low_sc.config)
+    started = optimize.plan(opts.table, sites, policy, start=high.plan)
+    assert started.attrs["warm_start_objective"] <= high.plan.attrs["objective"] + 1e-6
+    assert started.attrs["objective"] <= high.plan.attrs["objective"] + 1e-6
+    # started from its own optimum, the solver's start is that optimum (the greedy one is worse)
+    cold = optimize.plan(opts.table, sites, policy)
+    again = optimize.plan(opts.table, sites, policy, start=cold)
+    assert cold.attrs["warm_start_objective"] > cold.attrs["objective"] + 1e-6
+    assert again.attrs["warm_start_objective"] == pytest.approx(cold.attrs["objective"])
+    # a start that leaves the target unmet is simply not used
+    empty = high.plan.assign(option_id=("village", np.full(high.plan.sizes["village"], "")))
+    strict = dataclasses.replace(policy, coverage_target=0.99)
+    assert optimize.plan(opts.table, sites, strict, start=empty).attrs["status"] in studies.USABLE

@@ -268,8 +268,10 @@ def sweep(
     the scenario's ``coverage_basis``. With ``budget``: the most coverage (``max_coverage``) within
     each budget on its ``budget_basis`` [CNY]. Every point shares the loaded region and costed
     options. Monotone by construction: targets are solved from the highest down (budgets from the
-    lowest up), and a point whose own plan is dearer (covers less) than its neighbour's, which
-    also meets this point's target (budget), takes the neighbour's plan (``repaired`` True); its
+    lowest up), each point warm-started from its neighbour's plan (which meets its target, or fits
+    its budget; not with ``shared_trench``, whose plans are priced on another trench), and a point
+    whose own plan is still dearer (covers less) than its neighbour's takes the neighbour's plan
+    (``repaired`` True); its
     ``bound`` stays its own solve's, which is valid for it, and ``gap`` is recomputed against the
     plan kept.
 
@@ -301,6 +303,7 @@ def sweep(
     cache = RunCache()
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] | None = None
+    previous = None
     for value in points:
         policy = {"coverage_target": value, "objective": "min_cost", "budget_cny": None}
         if not by_coverage:
@@ -309,7 +312,8 @@ def sweep(
         data["policy"].update(policy)
         data["network"]["shared_trench"] = shared_trench
         sc = dataclasses.replace(scenario, config=scenarios.ScenarioConfig.model_validate(data))
-        row = _point(cache.run(sc, with_baseline=False, with_allocation=False))
+        result = cache.run(sc, with_baseline=False, with_allocation=False, start=previous)
+        row = _point(result)
         row[key] = value
         if row["status"] in USABLE and best is not None:
             worse = (
@@ -326,6 +330,8 @@ def sweep(
                 )
         if row["status"] in USABLE:
             best = row
+            if not row["repaired"] and not shared_trench:
+                previous = result.plan
         rows.append(row)
         if progress:
             progress(f"{key} {value:g}")

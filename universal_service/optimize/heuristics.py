@@ -297,15 +297,22 @@ def improve_plan(inst: Instance, policy: Policy, choice: np.ndarray, rounds: int
 
 
 def incumbent(
-    model: Formulation, inst: Instance, policy: Policy, lp_x: np.ndarray | None
+    model: Formulation,
+    inst: Instance,
+    policy: Policy,
+    lp_x: np.ndarray | None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Best feasible greedy plan as a column vector (None when no greedy plan is feasible).
 
-    The candidates are the no-sharing greedy plan and, given the LP relaxation's column values
-    ``lp_x``, greedy plans over the sites the LP opens (``y >= 0.5`` and ``y > 0``), each improved by
+    The candidates are the no-sharing greedy plan, ``start`` (a choice per village given by the
+    caller, e.g. a neighbouring plan) and, given the LP relaxation's column values ``lp_x``,
+    greedy plans over the sites the LP opens (``y >= 0.5`` and ``y > 0``), each improved by
     :func:`improve_plan`.
     """
     candidates = [greedy_choice(inst, policy)]
+    if start is not None:
+        candidates.append(np.asarray(start, dtype=int))
     if lp_x is not None and len(model.y_site):
         for threshold in (0.5, 1e-6):
             open_sites = np.zeros(len(inst.site_ids), dtype=bool)

@@ -41,7 +41,9 @@ class _Outcome:
     reason: str = ""
 
 
-def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
+def solve(
+    model: Formulation, inst: Instance, policy: Policy, start: np.ndarray | None = None
+) -> _Outcome:
     """Solve the model with :func:`universal_service.milp.solve`, LP relaxation first.
 
     The LP relaxation is solved once (its bound is reported and its duals are the shadow prices of
@@ -51,11 +53,12 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
     with nothing better. Large models run the MILP in a child process stopped at the deadline
     (:data:`universal_service.milp.GUARD_COLS`); when even the LP relaxation runs out of time, the
     greedy plan is returned with the site-share bound
-    (:func:`~universal_service.optimize.heuristics.share_bound`).
+    (:func:`~universal_service.optimize.heuristics.share_bound`). ``start`` (a choice per
+    village, e.g. a neighbouring plan of a sweep) joins the greedy candidates.
     """
 
-    def start(lp_x: np.ndarray | None) -> np.ndarray | None:
-        return heuristics.incumbent(model, inst, policy, lp_x)
+    def initial(lp_x: np.ndarray | None) -> np.ndarray | None:
+        return heuristics.incumbent(model, inst, policy, lp_x, start)
 
     result = milp.solve(
         formulate.to_problem(model),
@@ -64,7 +67,7 @@ def solve(model: Formulation, inst: Instance, policy: Policy) -> _Outcome:
         mip_gap=policy.mip_gap,
         threads=policy.threads,
         seed=int(policy.seed),
-        start=start if policy.warm_start else None,
+        start=initial if policy.warm_start else None,
         lp_first=True,
     )
     out = _Outcome(
@@ -140,7 +143,9 @@ def _explain_infeasible(inst: Instance, policy: Policy) -> str:
     return "; ".join(parts)
 
 
-def _solve_instance(inst: Instance, policy: Policy) -> tuple[_Outcome, Formulation, float]:
+def _solve_instance(
+    inst: Instance, policy: Policy, start: np.ndarray | None = None
+) -> tuple[_Outcome, Formulation, float]:
     """Build and solve; an unreachable target or an infeasible solve comes back with its reason."""
     t0 = time.perf_counter()
     model = formulate.build_formulation(inst, policy)
@@ -154,7 +159,7 @@ def _solve_instance(inst: Instance, policy: Policy) -> tuple[_Outcome, Formulati
         )
         out.solver = milp.solver_used(policy.solver)
     else:
-        out = solve(model, inst, policy)
+        out = solve(model, inst, policy, start)
         if out.status == "infeasible":
             reason = _explain_infeasible(inst, policy)
     out.reason = reason if out.status == "infeasible" else ""
@@ -333,7 +338,12 @@ def _status(status: str, objective: float, bound: float, sense: int, policy: Pol
     return "optimal" if within else "time_limit"
 
 
-def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = None) -> xr.Dataset:
+def plan(
+    options: pd.DataFrame,
+    sites: pd.DataFrame,
+    policy: Policy | None = None,
+    start: xr.Dataset | None = None,
+) -> xr.Dataset:
     """Choose one option (or none) per village and the shared sites to build, optimally.
 
     Parameters
@@ -353,6 +363,10 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         ``site_id`` (str, unique), ``cost`` (NPV [CNY]); optional ``technology``. May be empty.
     policy : Policy
         Targets, budget, objective and solver settings (default: min_cost, no target).
+    start : xarray.Dataset, optional
+        A Plan over the same options (its ``option_id`` per village), offered to the solver as a
+        starting plan with the greedy ones (``policy.warm_start``) when it meets this policy: a
+        sweep starts each point from its neighbour's plan.
 
     Returns
     -------
@@ -405,7 +419,8 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
     t0 = time.perf_counter()
     inst = instance.remove_dominated(instance.prepare(options, sites, policy), policy)
     prepare_seconds = time.perf_counter() - t0
-    out, model, build_seconds = _solve_instance(inst, policy)
+    choice = _choice_of(inst, start) if start is not None else None
+    out, model, build_seconds = _solve_instance(inst, policy, choice)
     z = (
         formulate.columns(model, inst, out.choice)
         if out.status in ("optimal", "time_limit")
@@ -445,6 +460,18 @@ def plan(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = Non
         "warm_start_objective": out.warm_objective,
     }
     return price_plan(_dataset(inst, out.choice, ev, attrs), options, sites)
+
+
+def _choice_of(inst: Instance, plan: xr.Dataset) -> np.ndarray:
+    """A Plan's chosen options as option indices of ``inst`` per village (-1: none, or an option
+    the instance no longer has)."""
+    chosen = pd.Series(
+        plan["option_id"].values.astype(str), index=plan["village"].values.astype(str)
+    )
+    want = chosen.reindex(inst.village_ids.astype(str)).fillna("").to_numpy()
+    key = pd.Index(list(zip(inst.option_village, inst.option_id.astype(str), strict=True)))
+    pos = key.get_indexer(list(zip(range(len(want)), want, strict=True)))
+    return np.where(want != "", pos, -1)
 
 
 def baseline(
