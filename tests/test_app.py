@@ -21,6 +21,9 @@ APP = ROOT / "app.py"
 @pytest.fixture
 def app_env(synth_region_dir, monkeypatch):
     monkeypatch.setenv("UNIVERSAL_SERVICE_REGION", str(synth_region_dir))
+    # AppTest runs app.py as sys.modules["__main__"] and leaves it there: later spawned
+    # processes (a Dask LocalCluster's workers) would then re-run the whole app on start-up
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     return synth_region_dir
 
 

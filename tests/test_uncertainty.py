@@ -90,3 +90,18 @@ def test_montecarlo_command(scenario_file: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "Monte Carlo: 2 draws, seed 3" in res.output
     assert (out / "montecarlo.nc").is_file() and (out / "montecarlo.csv").is_file()
+    # the command ran its draws on a local Dask cluster (Dask is a test dependency): the same
+    # result as the serial run, draw for draw
+    on_dask = xr.open_dataset(out / "montecarlo.nc")
+    serial = uncertainty.monte_carlo(scenarios.load_scenario(scenario_file), draws=2)
+    np.testing.assert_array_equal(on_dask["total_cost"], serial["total_cost"])
+    np.testing.assert_array_equal(on_dask["technology_chosen"], serial["technology_chosen"])
+
+
+def test_a_failed_draw_is_named(scenario_file: Path) -> None:
+    sc = scenarios.load_scenario(
+        scenario_file, set_values={"uncertainty.parameters": {"catalog.fiber.nope": [0.5, 1.5]}}
+    )
+    with uncertainty.dask_client(workers=1) as client:
+        with pytest.raises(ScenarioError, match="Monte Carlo draw 0 failed.*no number fiber.nope"):
+            uncertainty.monte_carlo(sc, draws=1, client=client)

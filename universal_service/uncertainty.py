@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -92,6 +94,51 @@ def apply_draw(
     )
 
 
+def _one_draw(
+    scenario: scenarios.Scenario,
+    catalog: Catalog,
+    region: io.Region,
+    values: dict[str, float],
+    shared_trench: bool,
+) -> tuple[dict[str, Any], pd.Series]:
+    """Plan one draw: its KPIs and the technology each village gets (a task of its own)."""
+    c, cat, reg = apply_draw(scenario.config, catalog, region, values)
+    data = c.model_dump()
+    data["network"]["shared_trench"] = shared_trench
+    sc = dataclasses.replace(scenario, config=ScenarioConfig.model_validate(data))
+    r = scenarios.run(sc, region=reg, catalog=cat, with_baseline=False, with_allocation=False)
+    a = r.plan.attrs
+    tech = r.plan["technology"].values.astype(str)
+    tech = np.where(r.plan["served"].values.astype(bool), tech, UNSERVED)
+    row = {
+        "total_cost": float(a.get("total_npv_cost", np.nan)),
+        "subsidy": float(a.get("total_subsidy", np.nan)),
+        "coverage_population": report.coverage_shares(r.plan)[0],
+        "status": str(a.get("status", "")),
+    }
+    return row, pd.Series(tech, index=r.plan["village"].values.astype(str))
+
+
+def _on_dask(
+    client: Any, args: list[tuple], progress: Callable[[str], None] | None
+) -> list[tuple[dict[str, Any], pd.Series]]:
+    """The draws as tasks on a Dask client (each retried once); results in draw order."""
+    from distributed import as_completed
+
+    scenario, catalog, region = client.scatter(list(args[0][:3]), broadcast=True)
+    futures = [
+        client.submit(_one_draw, scenario, catalog, region, a[3], a[4], retries=1, pure=False)
+        for a in args
+    ]
+    index = {f.key: d for d, f in enumerate(futures)}
+    for f in as_completed(futures):
+        if f.status == "error":
+            raise ScenarioError(f"Monte Carlo draw {index[f.key]} failed: {f.exception()!r}")
+        if progress:
+            progress(f"draw {index[f.key]}")
+    return client.gather(futures)
+
+
 def monte_carlo(
     scenario: scenarios.Scenario,
     *,
@@ -99,6 +146,7 @@ def monte_carlo(
     seed: int | None = None,
     shared_trench: bool = False,
     progress: Callable[[str], None] | None = None,
+    client: Any = None,
 ) -> xr.Dataset:
     """Plan the scenario once per draw of its uncertain parameters (``uncertainty`` section).
 
@@ -111,6 +159,9 @@ def monte_carlo(
         Design shared trenches in every draw (slower); by default own fiber routes.
     progress : callable, optional
         Called after each draw.
+    client : distributed.Client, optional
+        Run the draws as tasks on this Dask client (:func:`dask_client` makes one); the result
+        is the serial run's, draw for draw.
 
     Returns
     -------
@@ -132,27 +183,17 @@ def monte_carlo(
     table = draw_parameters(unc.parameters, n, s)
     region = io.load_region(scenario.region_path())
     catalog = load_catalog(scenario.catalog_path())
-    rows, techs = [], []
-    for d in range(n):
-        c, cat, reg = apply_draw(cfg, catalog, region, table.loc[d].to_dict())
-        data = c.model_dump()
-        data["network"]["shared_trench"] = shared_trench
-        sc = dataclasses.replace(scenario, config=ScenarioConfig.model_validate(data))
-        r = scenarios.run(sc, region=reg, catalog=cat, with_baseline=False, with_allocation=False)
-        a = r.plan.attrs
-        tech = r.plan["technology"].values.astype(str)
-        tech = np.where(r.plan["served"].values.astype(bool), tech, UNSERVED)
-        techs.append(pd.Series(tech, index=r.plan["village"].values.astype(str)))
-        rows.append(
-            {
-                "total_cost": float(a.get("total_npv_cost", np.nan)),
-                "subsidy": float(a.get("total_subsidy", np.nan)),
-                "coverage_population": report.coverage_shares(r.plan)[0],
-                "status": str(a.get("status", "")),
-            }
-        )
-        if progress:
-            progress(f"draw {d}")
+    args = [(scenario, catalog, region, table.loc[d].to_dict(), shared_trench) for d in range(n)]
+    if client is not None:
+        results = _on_dask(client, args, progress)
+    else:
+        results = []
+        for d, a in enumerate(args):
+            results.append(_one_draw(*a))
+            if progress:
+                progress(f"draw {d}")
+    rows = [r for r, _ in results]
+    techs = [t for _, t in results]
     chosen = pd.DataFrame(techs).reset_index(drop=True)
     villages = sorted(chosen.columns)
     chosen = chosen[villages].fillna(UNSERVED)
@@ -207,3 +248,40 @@ def format_summary(ds: xr.Dataset) -> str:
         f"{ds.sizes['village']}"
     )
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client: of the cluster at ``scheduler``, or of a ``LocalCluster`` of ``workers``
+    single-threaded processes (the solver is single-threaded; default: one per core).
+
+    Raises
+    ------
+    ScenarioError
+        Dask's ``distributed`` is not installed (``pip install "universal-service[dask]"``), or
+        the scheduler cannot be reached.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ScenarioError(
+            'Dask is not installed: pip install "universal-service[dask]", or run serially.'
+        ) from exc
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise ScenarioError(f"--scheduler {scheduler}: cannot connect ({exc}).") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
