@@ -186,3 +186,44 @@ def test_build_options_computes_slope_and_routes_once(synth_region_dir, monkeypa
     counting(network, "nearest_pop_routes")
     costs.build_options(io.load_region(synth_region_dir))
     assert calls == {"slope_deg": 1, "nearest_pop_routes": 1}
+
+
+def test_site_components_are_rebought_at_the_end_of_their_own_lives() -> None:
+    """A 4G site's NPV from explicit cash flows: structure, equipment and solar power each
+    re-bought at the end of its life, the unused share credited at the horizon."""
+    lte = catalog.load_catalog()["lte"]
+    rate, horizon = 0.08, 15
+    new, solar = lte["site_new_capex_cny"], lte["site_solar_capex_cny"]
+
+    def pv(amount: float, life: float) -> float:
+        total, t = 0.0, 0.0
+        while t < horizon:
+            total += amount * (1 + rate) ** -t
+            last, t = t, t + life
+        return total - amount * (1 - (horizon - last) / life) * (1 + rate) ** -horizon
+
+    share = lte["site_structure_share"]
+    opex = sum(lte["site_opex_cny_per_year"] * (1 + rate) ** -t for t in range(1, horizon + 1))
+    expected_new = (
+        pv(share * new, lte["site_structure_lifetime_years"])
+        + pv((1 - share) * new, lte["lifetime_years"])
+        + pv(solar, lte["site_power_lifetime_years"])
+        + opex
+    )
+    upgrade = lte["site_upgrade_capex_cny"]
+    expected_tower = pv(upgrade, lte["lifetime_years"]) + opex
+    got = sites.site_npv_by_component(
+        np.array(["hilltop", "tower"]),
+        np.array([new, upgrade]),
+        np.array([solar, 0.0]),
+        lte,
+        rate,
+        horizon,
+    )
+    np.testing.assert_allclose(got, [expected_new, expected_tower], rtol=1e-12)
+    # one life for the whole site when the catalog has no component keys
+    plain = {k: v for k, v in lte.items() if not k.startswith(("site_structure", "site_power"))}
+    one = sites.site_npv_by_component(
+        np.array(["hilltop"]), np.array([new]), np.array([solar]), plain, rate, horizon
+    )
+    np.testing.assert_allclose(one, pv(new + solar, lte["lifetime_years"]) + opex, rtol=1e-12)

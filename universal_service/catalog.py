@@ -186,11 +186,18 @@ def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[s
                     )
                 continue
             problems += _number_problems(f"{path}, technology '{tech}': {k}", v)
-        life = techs[tech].get("lifetime_years")
-        if _is_number(life) and float(life) <= 0:
+        for key in ("lifetime_years", "site_structure_lifetime_years", "site_power_lifetime_years"):
+            life = techs[tech].get(key)
+            if _is_number(life) and float(life) <= 0:
+                problems.append(
+                    f"{path}, technology '{tech}': {key} must be > 0 (got {life}); an "
+                    "asset lasts at least a year."
+                )
+        share = techs[tech].get("site_structure_share")
+        if _is_number(share) and float(share) > 1:
             problems.append(
-                f"{path}, technology '{tech}': lifetime_years must be > 0 (got {life}); an "
-                "asset lasts at least a year."
+                f"{path}, technology '{tech}': site_structure_share must be a share of the "
+                f"site's capex in [0, 1] (got {share})."
             )
     for k in ("currency", "list_tariff_cny_per_month"):
         if k not in meta and path.suffix.lower() != ".csv":

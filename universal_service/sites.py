@@ -224,17 +224,54 @@ def site_costs(
     backhaul_npv = np.minimum(fiber_npv, mw_npv)
     s["backhaul"] = np.where(fiber_npv <= mw_npv, "fiber", "microwave")
     s.loc[~np.isfinite(backhaul_npv), "backhaul"] = "none"
-    site_npv = appraisal.npv(
-        mast + solar,
-        lte["site_opex_cny_per_year"],
-        rate=rate,
-        horizon_years=horizon,
-        lifetime_years=lte["lifetime_years"],
-    )
+    site_npv = site_npv_by_component(s["kind"].to_numpy(), mast, solar, lte, rate, horizon)
     s["capex"] = mast + solar
     s["backhaul_npv"] = backhaul_npv
     s["cost"] = site_npv + backhaul_npv
     return s
+
+
+def site_npv_by_component(
+    kind: np.ndarray,
+    mast_capex: np.ndarray,
+    solar_capex: np.ndarray,
+    lte: dict[str, Any],
+    rate: float,
+    horizon: int,
+) -> np.ndarray:
+    """NPV of a 4G site's own cost, each component re-bought at the end of its own life [CNY].
+
+    A new mast's capex splits into the structure (tower, shelter, civil works: the catalog's
+    ``site_structure_share``, life ``site_structure_lifetime_years``) and the radio equipment
+    (the rest, life ``lifetime_years``); a site on an existing tower buys equipment only; the
+    off-grid power system has life ``site_power_lifetime_years``; the site's opex runs every
+    year. A catalog without these keys keeps one life for the whole site.
+
+    Parameters
+    ----------
+    kind : numpy.ndarray of str
+        ``"tower"`` (an existing tower, upgraded) or another candidate kind (a new mast).
+    mast_capex, solar_capex : numpy.ndarray
+        Capex of the mast (or upgrade) and of its solar power [CNY].
+    lte : dict
+        The catalog's ``lte`` entry.
+    rate, horizon : float, int
+        Discount rate [1/yr] and appraisal horizon [yr].
+    """
+    life = lte["lifetime_years"]
+    share = np.where(np.asarray(kind) == "tower", 0.0, lte.get("site_structure_share", 0.0))
+    structure = np.asarray(mast_capex, float) * share
+    equipment = np.asarray(mast_capex, float) - structure
+    kw = {"rate": rate, "horizon_years": horizon}
+    return (
+        appraisal.npv(
+            structure, 0.0, lifetime_years=lte.get("site_structure_lifetime_years", life), **kw
+        )
+        + appraisal.npv(equipment, lte["site_opex_cny_per_year"], lifetime_years=life, **kw)
+        + appraisal.npv(
+            solar_capex, 0.0, lifetime_years=lte.get("site_power_lifetime_years", life), **kw
+        )
+    )
 
 
 def _fiber_backhaul_npv(
