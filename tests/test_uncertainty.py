@@ -105,3 +105,40 @@ def test_a_failed_draw_is_named(scenario_file: Path) -> None:
     with uncertainty.dask_client(workers=1) as client:
         with pytest.raises(ScenarioError, match="Monte Carlo draw 0 failed.*no number fiber.nope"):
             uncertainty.monte_carlo(sc, draws=1, client=client)
+
+
+def test_sensitivity_moves_one_parameter_at_a_time(scenario_file: Path, tmp_path: Path) -> None:
+    sc = scenarios.load_scenario(scenario_file)
+    table = uncertainty.sensitivity(sc)
+    assert sorted(table.index) == sorted(sc.config.uncertainty.parameters)
+    swings = table["swing_npv_cost"].abs().to_numpy()
+    assert np.all(np.diff(swings) <= 1e-9)  # widest swing first
+    # the base case is the scenario as given (own fiber routes, as every run here)
+    own = {"network.shared_trench": False}
+    base = scenarios.run(
+        scenarios.load_scenario(scenario_file, set_values=own), with_baseline=False
+    )
+    assert table.attrs["base_npv_cost"] == pytest.approx(base.plan.attrs["total_npv_cost"])
+    assert table.loc["policy.take_up", "base"] == pytest.approx(sc.config.policy.take_up)
+    assert table.loc["catalog.fiber.capex_cny_per_km", "base"] == 1.0
+    # a dearer trench never makes the least-cost plan cheaper (within the solver's gap)
+    r = table.loc["catalog.fiber.capex_cny_per_km"]
+    assert r["npv_cost_high"] >= r["npv_cost_low"] * (1 - 2e-4)
+    # more take-up means more revenue: never a larger subsidy
+    t = table.loc["policy.take_up"]
+    assert t["subsidy_high"] <= t["subsidy_low"] * (1 + 2e-4) + 1e-6
+    # the low end of the take-up range is the plan of the scenario with that take-up
+    low = scenarios.run(
+        scenarios.load_scenario(scenario_file, set_values={**own, "policy.take_up": 0.2}),
+        with_baseline=False,
+    )
+    assert t["npv_cost_low"] == pytest.approx(low.plan.attrs["total_npv_cost"])
+    out = tmp_path / "s"
+    res = CliRunner().invoke(
+        app,
+        ["sensitivity", "--scenario", str(scenario_file), "--workers", "0", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "Sensitivity (one at a time)" in res.output
+    csv = __import__("pandas").read_csv(out / "sensitivity.csv", index_col="parameter")
+    assert list(csv.index) == list(table.index)

@@ -425,6 +425,63 @@ def montecarlo(
     typer.echo("wrote: " + ", ".join(str(p) for p in paths))
 
 
+@app.command()
+def sensitivity(
+    region: Annotated[
+        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", "-s", help="Scenario YAML with an uncertainty section"),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Dask worker processes (default: one per core; 0: serial, no Dask)", min=0
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+) -> None:
+    """NPV cost and subsidy with each uncertain parameter at its low and high end, one at a
+    time (the ranges of the scenario's uncertainty section); writes sensitivity.csv."""
+    from . import outputs, report, scenarios, uncertainty
+
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, report.OUTPUT_FILES)
+        sc = scenarios.load_scenario(scenario, scenario=name)
+        if region is not None:
+            sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
+        n = 1 + 2 * len(sc.config.uncertainty.parameters)
+        parallel = scheduler is not None or (workers != 0 and _has_dask())
+        with (
+            uncertainty.dask_client(workers, scheduler)
+            if parallel
+            else contextlib.nullcontext() as client,
+            _progress(n, "plans") as bar,
+        ):
+            table = uncertainty.sensitivity(sc, progress=lambda _: bar.update(1), client=client)
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    paths = _write_set(
+        out,
+        {"sensitivity.csv": lambda p: table.to_csv(p, float_format="%.12g")},
+        {
+            "scenario": sc.name,
+            "command": "sensitivity",
+            "provenance": json.loads(table.attrs["provenance"]),
+        },
+    )
+    typer.echo(uncertainty.format_sensitivity(table))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths))
+
+
 def _has_dask() -> bool:
     """Whether Dask's ``distributed`` can be imported."""
     import importlib.util

@@ -32,6 +32,7 @@ OUTPUT_FILES = (
     "pareto.nc",
     "montecarlo.nc",
     "montecarlo.csv",
+    "sensitivity.csv",
     *ROLLOUT_FILES,
 )
 

@@ -1,4 +1,4 @@
-"""Monte Carlo over unit costs, take-up and demand: how often each village gets each technology."""
+"""Monte Carlo and one-at-a-time sensitivity over unit costs, take-up and demand."""
 
 from __future__ import annotations
 
@@ -247,6 +247,120 @@ def format_summary(ds: xr.Dataset) -> str:
         f"villages whose technology changes between draws: {int((top < 1 - 1e-12).sum())} of "
         f"{ds.sizes['village']}"
     )
+    return "\n".join(lines)
+
+
+def base_value(key: str, config: ScenarioConfig) -> float:
+    """A parameter's value in the scenario as given: the policy field's value, or 1 for a
+    catalog or demand multiplier."""
+    if key.startswith("policy."):
+        return float(getattr(config.policy, key[7:]))
+    return 1.0
+
+
+def sensitivity(
+    scenario: scenarios.Scenario,
+    *,
+    shared_trench: bool = False,
+    progress: Callable[[str], None] | None = None,
+    client: Any = None,
+) -> pd.DataFrame:
+    """One at a time: NPV cost and subsidy with each uncertain parameter at the low and at the
+    high end of its range (``uncertainty.parameters``), everything else as the scenario gives it.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    shared_trench : bool
+        Design shared trenches in every run (slower); by default own fiber routes.
+    progress : callable, optional
+        Called after each run.
+    client : distributed.Client, optional
+        Run the 1 + 2 x parameters plans as tasks on this Dask client.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter, the widest swing of NPV cost first: ``low``, ``base``, ``high``
+        (the parameter's values: a policy field's own, or a multiplier of the catalog or the
+        population), ``npv_cost_low``, ``npv_cost_high``, ``subsidy_low``, ``subsidy_high``
+        [CNY, NPV], ``coverage_low``, ``coverage_high`` (population share), ``status_low``,
+        ``status_high`` (of each plan: a ``time_limit`` one is within its gap), ``swing_npv_cost``
+        and ``swing_subsidy`` (high minus low [CNY]). ``attrs``: ``base_npv_cost``,
+        ``base_subsidy``, ``base_coverage``, ``statuses`` (of every run) and the provenance.
+    """
+    cfg = scenario.config
+    params = cfg.uncertainty.parameters
+    if not params:
+        raise ScenarioError(
+            "the scenario has no uncertainty.parameters to vary: add e.g. "
+            "{policy.take_up: [0.3, 0.4, 0.5], catalog.fiber.capex_cny_per_km: [0.8, 1.3]}."
+        )
+    keys = sorted(params)
+    region = io.load_region(scenario.region_path())
+    catalog = load_catalog(scenario.catalog_path())
+    cases: list[dict[str, float]] = [{}]
+    for k in keys:
+        cases += [{k: params[k][0]}, {k: params[k][-1]}]
+    args = [(scenario, catalog, region, case, shared_trench) for case in cases]
+    if client is not None:
+        results = _on_dask(client, args, progress)
+    else:
+        results = []
+        for i, a in enumerate(args):
+            results.append(_one_draw(*a))
+            if progress:
+                progress(f"run {i}")
+    rows = [r for r, _ in results]
+    out = []
+    for i, k in enumerate(keys):
+        lo, hi = rows[1 + 2 * i], rows[2 + 2 * i]
+        out.append(
+            {
+                "parameter": k,
+                "low": params[k][0],
+                "base": base_value(k, cfg),
+                "high": params[k][-1],
+                "npv_cost_low": lo["total_cost"],
+                "npv_cost_high": hi["total_cost"],
+                "subsidy_low": lo["subsidy"],
+                "subsidy_high": hi["subsidy"],
+                "coverage_low": lo["coverage_population"],
+                "coverage_high": hi["coverage_population"],
+                "status_low": lo["status"],
+                "status_high": hi["status"],
+            }
+        )
+    table = pd.DataFrame(out).set_index("parameter")
+    table["swing_npv_cost"] = table["npv_cost_high"] - table["npv_cost_low"]
+    table["swing_subsidy"] = table["subsidy_high"] - table["subsidy_low"]
+    table = table.iloc[np.argsort(-table["swing_npv_cost"].abs().to_numpy(), kind="stable")]
+    table.attrs.update(
+        base_npv_cost=rows[0]["total_cost"],
+        base_subsidy=rows[0]["subsidy"],
+        base_coverage=rows[0]["coverage_population"],
+        statuses=",".join(sorted({r["status"] for r in rows})),
+        provenance=json.dumps(scenarios.provenance(scenario, region.path), sort_keys=True),
+    )
+    return table
+
+
+def format_sensitivity(table: pd.DataFrame) -> str:
+    """The sensitivity table as ``universal-service sensitivity`` prints it [CNY, NPV]."""
+    a = table.attrs
+    lines = [
+        f"Sensitivity (one at a time) around NPV cost CNY {a['base_npv_cost']:,.0f}, subsidy "
+        f"CNY {a['base_subsidy']:,.0f}; widest swing first",
+        f"  {'parameter':<46} {'low':>6} {'base':>6} {'high':>6}"
+        f" {'NPV cost low':>14} {'NPV cost high':>14} {'subsidy low':>14} {'subsidy high':>14}",
+    ]
+    for k, r in table.iterrows():
+        lines.append(
+            f"  {k:<46} {r.low:>6.3g} {r.base:>6.3g} {r.high:>6.3g}"
+            f" {r.npv_cost_low:>14,.0f} {r.npv_cost_high:>14,.0f}"
+            f" {r.subsidy_low:>14,.0f} {r.subsidy_high:>14,.0f}"
+        )
+    lines.append(f"  plan statuses: {a['statuses']}")
     return "\n".join(lines)
 
 
