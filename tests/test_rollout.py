@@ -280,3 +280,12 @@ def test_rollout_command_names_a_missed_year(rollout_file: Path, tmp_path: Path)
     assert ds.attrs["status"] == "infeasible"
     assert ds.attrs["unmet_years"] == "2017,2019"
     assert float(ds["capex_cny"].max()) <= 1.0
+
+
+def test_run_reports_each_stage_as_it_ends(rollout_file: Path) -> None:
+    sc = scenarios.load_scenario(rollout_file)
+    seen: list[str] = []
+    result = scenarios.run(sc, with_baseline=False, with_rollout=True, progress=seen.append)
+    assert seen == ["options", "optimize", "fiber_design", "rollout"]
+    assert len(seen) == scenarios.stages(sc, with_rollout=True)
+    assert result.rollout is not None

@@ -119,7 +119,13 @@ def _plan_and_write(
         )
         if region is not None:
             sc.config = sc.config.model_copy(update={"region": str(region.resolve())})
-        result = scenarios.run(sc, with_rollout=with_rollout)
+        n = scenarios.stages(
+            sc,
+            with_allocation="allocation" in sc.config.model_fields_set,
+            with_rollout=with_rollout,
+        )
+        with _progress(n, "stages") as bar:
+            result = scenarios.run(sc, with_rollout=with_rollout, progress=lambda _: bar.update(1))
     except (InputDataError, ScenarioError, SolverError) as exc:
         _fail(exc)
     try:

@@ -25,7 +25,7 @@ import logging
 import platform
 import time
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -429,6 +429,7 @@ def run(
     catalog: Catalog | None = None,
     with_rollout: bool = False,
     start: xr.Dataset | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ScenarioResult:
     """Run a scenario end to end: load the region, cost the options, optimise, allocate.
 
@@ -458,6 +459,9 @@ def run(
     start : xarray.Dataset, optional
         A Plan over the same options to start the optimizer from (:func:`optimize.plan`'s
         ``start``; a sweep passes its neighbour's).
+    progress : callable, optional
+        Called with each stage's name as it ends: ``options``, ``optimize``, ``fiber_design``
+        (with shared trenches), ``allocate`` and ``rollout`` (when asked for).
 
     Returns
     -------
@@ -475,11 +479,15 @@ def run(
     catalog = catalog or load_catalog(scenario.catalog_path())
     opts = options or costs.build_options(region, cfg.policy, cfg.radio, catalog)
     t["options_s"] = time.perf_counter() - t0
+    if progress:
+        progress("options")
     t0 = time.perf_counter()
     policy = policy_for(cfg)
     sites = opts.sites[["site_id", "cost", "kind", "capex"]]
     plan = optimize.plan(opts.table, sites, policy, start=start)
     t["optimize_s"] = time.perf_counter() - t0
+    if progress:
+        progress("optimize")
     fiber = None
     if cfg.network.shared_trench and plan.attrs.get("status") in {"optimal", "time_limit"}:
         t0 = time.perf_counter()
@@ -493,6 +501,8 @@ def run(
         )
         plan = fiber.plan
         t["fiber_design_s"] = time.perf_counter() - t0
+        if progress:
+            progress("fiber_design")
     base = optimize.baseline(opts.table, sites, policy) if with_baseline else None
     plan = with_site_layer(plan, opts.sites)
     plan.attrs["scenario"] = cfg.name
@@ -505,12 +515,22 @@ def run(
         t0 = time.perf_counter()
         alloc = allocate.allocate(region, cfg, policy, catalog)
         t["allocate_s"] = time.perf_counter() - t0
+        if progress:
+            progress("allocate")
     result = ScenarioResult(scenario, plan, opts, region, t, base, fiber, alloc)
     if with_rollout and plan.attrs.get("status") in {"optimal", "feasible", "time_limit"}:
         t0 = time.perf_counter()
         result.rollout = schedule_rollout(result)
         t["rollout_s"] = time.perf_counter() - t0
+        if progress:
+            progress("rollout")
     return result
+
+
+def stages(scenario: Scenario, *, with_allocation: bool = False, with_rollout: bool = False) -> int:
+    """How many stages :func:`run` reports to its ``progress`` for this scenario."""
+    cfg = scenario.config
+    return 2 + int(cfg.network.shared_trench) + int(with_allocation) + int(with_rollout)
 
 
 def schedule_rollout(result: ScenarioResult) -> xr.Dataset:
