@@ -28,6 +28,7 @@ LAYERS = {
     "newregion": 3,
     "catalog": 3,
     "terrain": 3,
+    "lcp": 3,
     "steiner": 3,
     "los": 4,
     "viewshed": 5,
