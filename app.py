@@ -52,12 +52,12 @@ def point_map(df: pd.DataFrame, tooltip: str, key: str, lines: pd.DataFrame | No
     if lines is not None and len(lines):
         layers.append(
             pdk.Layer(
-                "LineLayer",
+                "PathLayer",
                 lines,
-                get_source_position="source",
-                get_target_position="target",
+                get_path="path",
                 get_color=[31, 119, 180],
                 get_width=2,
+                width_units="pixels",
             )
         )
     layers.append(

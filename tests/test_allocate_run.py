@@ -20,7 +20,7 @@ from universal_service.errors import ScenarioError
 @pytest.fixture(scope="module")
 def region_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthetic.write_region(
-        tmp_path_factory.mktemp("alloc") / "region", n_villages=40, n_districts=4, seed=4
+        tmp_path_factory.mktemp("alloc") / "region", n_villages=40, n_districts=4, seed=7
     )
 
 

@@ -574,6 +574,25 @@ CATALOG_CASES: dict[str, Case] = {
         _catalog(_replace("capex_cny_per_km = 60000.0", "capex_cny_per_km = -60000.0")),
         ("technologies.toml", "technology 'fiber'", "capex_cny_per_km must be >= 0", "-60000"),
     ),
+    "catalog_terrain_classes_wrong_length": Case(
+        _catalog(
+            _replace("aerial_multiplier = [0.4, 0.46, 0.54, 0.64]", "aerial_multiplier = [0.4]")
+        ),
+        ("technologies.toml", "technology 'fiber'", "aerial_multiplier needs 4 values"),
+    ),
+    "catalog_terrain_bounds_not_increasing": Case(
+        _catalog(
+            _replace(
+                "terrain_class_max_slope_deg = [5.0, 15.0, 30.0]",
+                "terrain_class_max_slope_deg = [5.0, 30.0, 15.0]",
+            )
+        ),
+        ("technologies.toml", "terrain_class_max_slope_deg must increase", "[5.0, 30.0, 15.0]"),
+    ),
+    "catalog_terrain_classes_without_buried": Case(
+        _catalog(_replace("buried_multiplier = [1.0, 1.3, 1.6, 2.0]\n", "")),
+        ("technologies.toml", "need both terrain_class_max_slope_deg and buried_multiplier"),
+    ),
     "catalog_wrong_currency": Case(
         _catalog(_replace('currency = "CNY"', 'currency = "USD"')),
         ("technologies.toml", "[meta] currency must be CNY", "'USD'"),

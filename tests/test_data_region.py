@@ -159,12 +159,49 @@ def test_village_columns_have_contract_types_and_values(villages: gpd.GeoDataFra
     assert villages["electrified"].mean() > 0.95
 
 
-def test_existing_service_follows_the_rule(villages: gpd.GeoDataFrame) -> None:
-    ur = villages["ur_code"]
-    service = villages["existing_service"]
-    assert (service[ur < 200] == "fiber").all()
-    assert (service[ur == 210] == "4g").all()
-    assert service[ur == 220].isin(["none", "2g", "3g"]).all()
+@pytest.fixture(scope="module")
+def loaded() -> object:
+    from universal_service import io
+
+    return io.load_region(REGION)
+
+
+@pytest.fixture(scope="module")
+def levels(loaded: object) -> pd.DataFrame:
+    from universal_service import baseline
+
+    return baseline.service_levels(loaded)
+
+
+def test_every_existing_service_is_provided_by_the_network(
+    loaded: object, levels: pd.DataFrame
+) -> None:
+    """No village is labelled with a level that no existing site or route provides under the
+    plan's own radio and route tests (and, the other way, none is labelled below it)."""
+    from universal_service import baseline
+
+    assert baseline.unsupported(loaded, levels).empty
+    labels = loaded.villages.set_index("village_id")["existing_service"]
+    assert (labels == levels["provided"].reindex(labels.index)).all()
+
+
+def test_baseline_shares_match_the_published_2015_figures(
+    loaded: object, meta: dict, build: ModuleType
+) -> None:
+    v = loaded.villages
+    rural = v["ur_code"].isin((210, 220))
+    share = v.loc[rural, "existing_service"].value_counts(normalize=True)
+    assert meta["meta"]["baseline_year"] == 2015
+    # Guizhou: ~8,900 of 13,438 rural units fibered by the 2016-2017 pilots
+    assert share["fiber"] == pytest.approx(1 - 8_900 / 13_438, abs=0.005)
+    assert share.get("none", 0.0) <= build.infrastructure.NO_SERVICE_SHARE
+    assert share.get("none", 0.0) >= build.infrastructure.NO_SERVICE_SHARE - 0.01
+    assert (v.loc[~rural, "existing_service"] != "none").all()
+    towers = gpd.read_file(REGION / "towers.gpkg", layer="towers")
+    assert meta["meta"]["towers"] == len(towers)
+    seat = towers["tower_id"].str.startswith("t-v")
+    assert (towers.loc[~seat, "technology"] == "4g").all()
+    assert set(towers.loc[seat, "technology"]) == {"2g", "3g"}
 
 
 def test_population_sums_to_the_rescaled_total(
@@ -365,11 +402,64 @@ def test_township_areas_tile_the_county(build: ModuleType) -> None:
         assert areas[town_id].contains(point)
 
 
-def test_existing_service_rule_function(build: ModuleType) -> None:
-    ur = np.array([111, 122, 210, 220, 220, 220])
-    dist = np.array([50_000.0, 0.0, 50_000.0, 4_000.0, 9_000.0, 12_000.0])
-    got = build.infrastructure.existing_service(ur, dist).tolist()
-    assert got == ["fiber", "fiber", "4g", "3g", "2g", "none"]
+@pytest.fixture(scope="module")
+def synth_with_codes(synth_region_dir: Path) -> object:
+    """The synthetic region with NBS urban-rural codes: 4 urban units, the rest rural."""
+    import dataclasses
+
+    from universal_service import io
+
+    r = io.load_region(synth_region_dir)
+    v = r.villages.copy()
+    v["ur_code"] = np.where(np.arange(len(v)) < 4, 111, 220)
+    return dataclasses.replace(r, villages=v, towers=r.towers.iloc[:0])
+
+
+def test_village_towers_stop_at_the_target(synth_with_codes: object, build: ModuleType) -> None:
+    import dataclasses
+
+    from universal_service import baseline
+
+    infra = build.infrastructure
+    towers = infra.village_towers(synth_with_codes, seed=3)
+    again = infra.village_towers(synth_with_codes, seed=3)
+    assert towers.drop(columns="geometry").equals(again.drop(columns="geometry"))
+    assert set(towers["technology"]) <= {"2g", "3g"} and len(towers) > 0
+    v = synth_with_codes.villages
+    rural = (v["ur_code"] == 220).to_numpy()
+
+    def uncovered(t: gpd.GeoDataFrame) -> np.ndarray:
+        r = dataclasses.replace(synth_with_codes, towers=t)
+        return (baseline.mobile_levels(r) == "none").to_numpy()
+
+    gap = uncovered(towers)
+    assert not gap[~rural].any()
+    assert gap[rural].sum() <= infra.NO_SERVICE_SHARE * rural.sum()
+
+    # the greedy stops as soon as the target holds: without the mast it added last (one of
+    # them), the target fails
+    def short(g: np.ndarray) -> bool:
+        return g[rural].sum() > infra.NO_SERVICE_SHARE * rural.sum() or g[~rural].any()
+
+    assert any(short(uncovered(towers.drop(index=i))) for i in towers.index)
+
+
+def test_existing_service_labels_are_the_network_levels(
+    synth_with_codes: object, build: ModuleType
+) -> None:
+    import dataclasses
+
+    from universal_service import baseline
+
+    infra = build.infrastructure
+    towers = infra.village_towers(synth_with_codes, seed=3)
+    r = dataclasses.replace(synth_with_codes, towers=towers)
+    labels, reach = infra.existing_service(r)
+    rural = (r.villages["ur_code"] == 220).to_numpy()
+    assert (labels[rural] == "fiber").mean() >= infra.FIBER_SHARE_RURAL
+    assert (labels[rural] == "fiber").mean() <= infra.FIBER_SHARE_RURAL + 1.5 / rural.sum()
+    provided = baseline.service_levels(r, reach_km=reach)["provided"].to_numpy()
+    assert labels.tolist() == provided.tolist()
 
 
 def test_largest_remainder_keeps_the_total(build: ModuleType) -> None:
@@ -377,3 +467,27 @@ def test_largest_remainder_keeps_the_total(build: ModuleType) -> None:
     rounded = build.demography.largest_remainder(values)
     assert rounded.sum() == round(values.sum())
     assert (np.abs(rounded - values) < 1.0).all()
+
+
+def test_data_readme_baseline_table_is_the_bundled_region(loaded: object) -> None:
+    """data/README.md's baseline table shows the figures of the shipped layers."""
+    text = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    start = text.index("### The baseline beside published figures")
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2].strip()
+        for line in text[start : text.index("### Caveats")].splitlines()
+        if line.startswith("| ") and not line.startswith("| figure")
+    }
+    v = loaded.villages
+    share = v.loc[v["ur_code"].isin((210, 220)), "existing_service"].value_counts(normalize=True)
+    people = v["population"].sum()
+    area_km2 = loaded.districts.geometry.area.sum() / 1e6
+    n = len(loaded.towers)
+    assert rows["rural villages with fiber"] == f"{share['fiber']:.1%}"
+    assert rows["rural villages with no mobile service"] == f"{share.get('none', 0):.1%}"
+    broadband = share.get("4g", 0) + share["fiber"]
+    assert rows["rural villages with broadband (4G or fiber)"] == f"{broadband:.1%}"
+    assert rows["rural villages with 4G (no fiber)"] == f"{share['4g']:.1%}"
+    assert rows["rural villages with 3G / 2G (best)"] == f"{share['3g']:.1%} / {share['2g']:.1%}"
+    assert rows["towers per 1,000 people"] == f"{1000 * n / people:.3f}"
+    assert rows["towers per km²"] == f"{n / area_km2:.3f}"

@@ -110,9 +110,12 @@ def test_shared_trench_matches_brute_force_with_virtual_root():
 # ------------------------------------------------------------------------------------------
 
 
-def test_route_graph_on_ridge_dem():
+@pytest.mark.parametrize("routing", ["straight", "raster"])
+def test_route_graph_on_ridge_dem(routing):
     nodes = village_nodes()
-    G = network.route_graph(nodes, ridge_dem(), k_neighbors=6, sample_spacing_m=50.0)
+    G = network.route_graph(
+        nodes, ridge_dem(), k_neighbors=6, sample_spacing_m=50.0, routing=routing
+    )
     assert nx.is_connected(G)
     assert set(G.nodes) == set(nodes["node_id"])
     assert {k for _, k in G.nodes(data="kind")} == {"village", "pop"}
@@ -129,11 +132,24 @@ def test_route_graph_on_ridge_dem():
     assert crosses.any() and away.any()
     assert (mult[crosses] > 1.0).all()
     np.testing.assert_allclose(mult[away], 1.0)
-    # Lengths are planar distances.
-    a, b = next(iter(G.edges))
-    dx = G.nodes[a]["x"] - G.nodes[b]["x"]
-    dy = G.nodes[a]["y"] - G.nodes[b]["y"]
-    assert G.edges[a, b]["length_m"] == pytest.approx(np.hypot(dx, dy))
+    # Straight: lengths are planar distances. Raster: at least the planar distance, at most the
+    # 8-connected grid's detour on flat ground (1.0824) plus a cell at each end, off the ridge.
+    planar = np.array(
+        [
+            np.hypot(G.nodes[a]["x"] - G.nodes[b]["x"], G.nodes[a]["y"] - G.nodes[b]["y"])
+            for a, b in G.edges
+        ]
+    )
+    length = np.array([d for _, _, d in G.edges(data="length_m")])
+    if routing == "straight":
+        np.testing.assert_allclose(length, planar)
+    else:
+        assert (length >= planar - 1e-6).all()
+        cell = network.ROUTING_CELL_M
+        assert (length[away] <= 1.0824 * planar[away] + 2 * cell).all()
+        for a, b, path in G.edges(data="path"):
+            ends = {(G.nodes[a]["x"], G.nodes[a]["y"]), (G.nodes[b]["x"], G.nodes[b]["y"])}
+            assert {tuple(path[0]), tuple(path[-1])} == ends
 
 
 def test_route_graph_without_dem_and_with_nodata():
@@ -155,7 +171,9 @@ def test_route_graph_with_roads():
         ],
         crs="EPSG:32650",
     )
-    G = network.route_graph(nodes, ridge_dem(), roads=roads, road_cost_factor=0.4)
+    G = network.route_graph(
+        nodes, ridge_dem(), roads=roads, road_cost_factor=0.4, routing="straight"
+    )
     assert nx.is_connected(G)
     assert G.graph["crs"] == roads.crs
     kinds = {k for _, _, k in G.edges(data="kind")}
@@ -274,9 +292,12 @@ def crossing_roads() -> gpd.GeoDataFrame:
 
 
 def synthetic_region() -> tuple[nx.Graph, list, list]:
-    """150 villages and 4 PoPs on the ridge DEM with two roads: 311 nodes, 954 edges."""
+    """150 villages and 4 PoPs on the ridge DEM with two roads: 311 nodes, 954 edges (straight
+    routes: the work limit below is set for this graph)."""
     nodes = village_nodes(seed=5, n_villages=150, n_pops=4)
-    G = network.route_graph(nodes, ridge_dem(), roads=crossing_roads(), crs="EPSG:32650")
+    G = network.route_graph(
+        nodes, ridge_dem(), roads=crossing_roads(), crs="EPSG:32650", routing="straight"
+    )
     villages = [n for n, k in G.nodes(data="kind") if k == "village"]
     pops = [n for n, k in G.nodes(data="kind") if k == "pop"]
     return G, villages, pops

@@ -27,6 +27,11 @@ def test_plausibility_figures(result: scenarios.ScenarioResult, synth_region_dir
     )
     shares = table[table.index.str.startswith("rural villages with existing service")]["model"]
     assert shares.sum() == pytest.approx(1.0)
+    broadband = table.loc["rural villages with broadband (4g or fiber)", "model"]
+    v = region.villages
+    rural = v["ur_code"].astype(str).str.startswith("2") if "ur_code" in v else v.index == v.index
+    by_hand = v.loc[rural, "existing_service"].isin(["4g", "fiber"]).mean()
+    assert broadband == pytest.approx(by_hand)
     labels = {v: k for k, v in report.money_labels(result).items()}
     summ = report.summary(result).rename(columns=labels).loc[report.SERVED_BY_PLAN]
     n = summ["villages"]

@@ -199,6 +199,7 @@ def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[s
                 f"{path}, technology '{tech}': site_structure_share must be a share of the "
                 f"site's capex in [0, 1] (got {share})."
             )
+    problems += _terrain_class_problems(techs.get("fiber", {}), path)
     for k in ("currency", "list_tariff_cny_per_month"):
         if k not in meta and path.suffix.lower() != ".csv":
             problems.append(f"{path}: [meta] needs '{k}'.")
@@ -209,6 +210,38 @@ def _problems(techs: dict[str, Any], meta: dict[str, Any], path: Path) -> list[s
     for k in ("list_tariff_cny_per_month", "household_size_default"):
         if k in meta:
             problems += _number_problems(f"{path}: [meta] {k}", meta[k])
+    return problems
+
+
+def _terrain_class_problems(fib: dict[str, Any], path: Path) -> list[str]:
+    """Fiber's terrain classes: increasing slope bounds and one multiplier > 0 per class."""
+    keys = ("terrain_class_max_slope_deg", "buried_multiplier", "aerial_multiplier")
+    if not any(k in fib for k in keys):
+        return []
+    where = f"{path}, technology 'fiber'"
+    if "terrain_class_max_slope_deg" not in fib or "buried_multiplier" not in fib:
+        return [
+            f"{where}: terrain classes need both terrain_class_max_slope_deg and "
+            "buried_multiplier (aerial_multiplier is optional); add the missing one or remove "
+            "all three to use the OnSSET trench multiplier."
+        ]
+    bounds = fib["terrain_class_max_slope_deg"]
+    if not isinstance(bounds, list) or not all(_is_number(b) for b in bounds):
+        return [f"{where}: terrain_class_max_slope_deg must be a list of slopes [degrees]."]
+    problems = []
+    if any(b1 <= b0 for b0, b1 in zip(bounds, bounds[1:], strict=False)):
+        problems.append(f"{where}: terrain_class_max_slope_deg must increase (got {bounds}).")
+    for k in keys[1:]:
+        if k not in fib:
+            continue
+        m = fib[k]
+        if not isinstance(m, list) or len(m) != len(bounds) + 1:
+            problems.append(
+                f"{where}: {k} needs {len(bounds) + 1} values, one per slope class "
+                f"(terrain_class_max_slope_deg has {len(bounds)} bounds); got {short_repr(m)}."
+            )
+        elif not all(_is_number(x) and x > 0 for x in m):
+            problems.append(f"{where}: every {k} must be a number > 0 (got {m}).")
     return problems
 
 

@@ -549,13 +549,32 @@ def new_region(
 def validate(
     region: Annotated[Path, typer.Argument(help="Region folder with region.toml")],
 ) -> None:
-    """Load and validate a region; list every problem found."""
-    from . import io
+    """Load and validate a region; list every problem found.
+
+    Beyond the layer checks, each village's ``existing_service`` is checked against what the
+    existing towers and PoPs provide under the plan's radio and route tests
+    (:func:`universal_service.baseline.unsupported`); labels the network does not support are
+    warnings.
+    """
+    from . import baseline, io
 
     try:
         r = io.load_region(region)
     except InputDataError as exc:
         _fail(exc)
+    bad = baseline.unsupported(r)
+    if len(bad):
+        shown = "; ".join(
+            f"{b.village_id} '{b.existing_service}' (network: '{b.provided}')"
+            for b in bad.head(5).itertuples()
+        )
+        r.warnings.append(
+            f"villages.existing_service: {len(bad)} villages are labelled better than the "
+            f"existing towers and PoPs provide under the plan's radio and route tests ({shown}"
+            f"{'; ...' if len(bad) > 5 else ''}); the plan counts them as served by what they "
+            "claim. Fix the labels, or add the towers (towers.technology) and points of presence "
+            "that serve them, or state the fiber reach ([meta] fiber_reach_km in region.toml)."
+        )
     typer.echo(
         f"{r.name}: {len(r.villages)} villages in {len(r.districts)} districts, "
         f"{len(r.pops)} PoPs, {len(r.towers)} towers, {len(r.roads)} road lines, "

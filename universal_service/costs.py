@@ -199,7 +199,7 @@ def build_options(
     dem = region.dem
     slope = terrain.slope_deg(dem)
     v = _village_attributes(region, slope, policy, catalog)
-    G = _route_graph(region, v, slope)
+    G = route_graph(region, v, slope, catalog)
     routes = network.nearest_pop_routes(G).set_index("node_id")
     key = "v:" + v["village_id"]
     v["fiber_route_km"] = routes["length_m"].reindex(key).to_numpy(float) / 1000.0
@@ -217,7 +217,7 @@ def build_options(
     if len(mw_rows):
         rows.append(mw_rows)
     candidates = sites.candidate_sites(region, dem, radio_cfg)
-    cov = _lte_coverage(dem, candidates, v[todo], catalog["lte"], radio_cfg)
+    cov = lte_coverage(dem, candidates, v[todo], catalog["lte"], radio_cfg)
     site_table = sites.site_costs(candidates, G, routes, slope, region, dem, catalog, rate, horizon)
     site_table = site_table[np.isfinite(site_table["cost"])].reset_index(drop=True)
     cov = cov[cov["site_id"].isin(set(site_table["site_id"]))]
@@ -288,11 +288,30 @@ def _coverage_weights(villages: pd.DataFrame, basis: str) -> np.ndarray:
     return villages["population"].to_numpy(float) * villages["weight"].to_numpy(float)
 
 
-def _route_graph(region: Region, v: gpd.GeoDataFrame, slope: xr.DataArray) -> Any:
+def route_graph(
+    region: Region, v: gpd.GeoDataFrame, slope: xr.DataArray, catalog: Catalog | None = None
+) -> Any:
     """The fiber route graph over the villages (``v:`` nodes) and PoPs (``p:`` nodes).
 
-    ``slope`` [degrees] is the Horn slope of the region's DEM, computed once per build.
+    Parameters
+    ----------
+    region : Region
+        Its PoPs, DEM, roads and CRS are used.
+    v : geopandas.GeoDataFrame
+        Villages (``village_id``, metric points).
+    slope : xarray.DataArray
+        Horn slope of the region's DEM [degrees], computed once per build.
+    catalog : Catalog, optional
+        Its fiber terrain classes price the routes (:func:`universal_service.network.terrain_costs`)
+        and set the rate along roads (the cheaper method's flat-ground rate); default the bundled
+        catalog.
+
+    Returns
+    -------
+    networkx.Graph
+        :func:`universal_service.network.route_graph` over those nodes.
     """
+    classes = network.terrain_costs((catalog or load_catalog())["fiber"])
     nodes = pd.concat(
         [
             pd.DataFrame(
@@ -315,7 +334,16 @@ def _route_graph(region: Region, v: gpd.GeoDataFrame, slope: xr.DataArray) -> An
         ignore_index=True,
     )
     roads = region.roads if len(region.roads) else None
-    return network.route_graph(nodes, region.dem, roads=roads, crs=region.crs, slope=slope)
+    road_factor = network.ROAD_COST_FACTOR if classes is None else classes.flat
+    return network.route_graph(
+        nodes,
+        region.dem,
+        roads=roads,
+        crs=region.crs,
+        slope=slope,
+        terrain_classes=classes,
+        road_cost_factor=road_factor,
+    )
 
 
 def _existing_options(v: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -434,15 +462,36 @@ def _microwave_options(
     )
 
 
-def _lte_coverage(
+def lte_coverage(
     dem: xr.DataArray,
     candidates: pd.DataFrame,
     v: gpd.GeoDataFrame,
     lte: dict[str, Any],
     radio_cfg: RadioConfig,
 ) -> pd.DataFrame:
-    """The candidate site x village pairs whose 4G link budget closes (and clear the Fresnel
-    fraction asked for)."""
+    """The site x village pairs whose 4G link budget closes and that clear the Fresnel fraction.
+
+    This is the plan's one coverage test: candidate sites and the existing network
+    (:mod:`universal_service.baseline`) are both judged by it.
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        Elevation [m].
+    candidates : pandas.DataFrame
+        Sites: ``site_id``, ``x``, ``y`` [m, DEM CRS], ``height_m`` [m above ground].
+    v : geopandas.GeoDataFrame
+        Villages (``village_id``, metric points).
+    lte : dict
+        The catalog's ``lte`` table (``frequency_mhz`` [MHz]).
+    radio_cfg : RadioConfig
+        Link budget and the Fresnel fraction asked for.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The covered rows of :func:`universal_service.radio.coverage_matrix`.
+    """
     budget = radio.LinkBudget.from_config(radio_cfg, frequency_mhz=float(lte["frequency_mhz"]))
     cov = radio.coverage_matrix(
         dem,

@@ -12,39 +12,22 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import Delaunay, QhullError, cKDTree
 
-from . import steiner, terrain
+from . import lcp, steiner, terrain
 from .errors import InputDataError, format_rows
+from .fibercost import TerrainCosts, fiber_multiplier, terrain_costs, trench_multiplier
 
 __all__ = [
+    "TerrainCosts",
     "edge_multipliers",
+    "fiber_multiplier",
     "nearest_pop_routes",
     "per_village_cost_vs_shared",
     "route_graph",
     "shared_trench",
     "tree_to_lines",
+    "terrain_costs",
     "trench_multiplier",
 ]
-
-# --------------------------------------------------------------------------------------------
-# Terrain cost multiplier
-# --------------------------------------------------------------------------------------------
-
-#: Upper bounds of the OnSSET slope classes [degrees]: class 5 (best) up to 10, then 20, 30, 40,
-#: class 1 (worst) above 40. Source: OnSSET ``SettlementProcessor.classify_slope``
-#: (github.com/OnSSET/onsset, ``onsset/onsset.py``; Mentis et al. 2017, Environ. Res. Lett. 12
-#: 085003, doi:10.1088/1748-9326/aa7b29).
-SLOPE_CLASS_BOUNDS_DEG = (10.0, 20.0, 30.0, 40.0)
-#: Upper bounds of the OnSSET elevation classes [m above sea level]: 500, 1000, 2000, 3000.
-#: Source: OnSSET ``SettlementProcessor.classify_elevation`` (same file).
-ELEVATION_CLASS_BOUNDS_M = (500.0, 1000.0, 2000.0, 3000.0)
-#: OnSSET weights of the slope and elevation classes in its combined grid-penalty classification
-#: (0.30 and 0.15 of a total of 1 that also counts road distance 0.15, substation distance 0.20
-#: and land cover 0.20; OnSSET ``SettlementProcessor.grid_penalties``). Here they are renormalised
-#: to sum to 1 over slope and elevation only: an assumption of this module.
-SLOPE_WEIGHT = 0.30 / 0.45
-ELEVATION_WEIGHT = 0.15 / 0.45
-#: Exponent rate of the OnSSET penalty curve ``1 + (exp(0.85 d) - 1) / 100`` (``grid_penalties``).
-PENALTY_RATE = 0.85
 
 #: Cost of one metre of fiber laid along an existing road, relative to one metre of trench across
 #: flat open ground. ASSUMPTION (no published source used): the road bed is already graded, the
@@ -56,61 +39,21 @@ ROAD_COST_FACTOR = 0.5
 SAMPLE_SPACING_M = 100.0
 #: Floor on edge lengths [m] so that every edge weight is strictly positive (coincident points).
 MIN_EDGE_LENGTH_M = 1e-3
-
-
-def trench_multiplier(
-    slope_deg: np.ndarray | float,
-    elevation_m: np.ndarray | float,
-    *,
-    slope_weight: float = SLOPE_WEIGHT,
-    elevation_weight: float = ELEVATION_WEIGHT,
-    rate: float = PENALTY_RATE,
-) -> np.ndarray:
-    """Trench cost multiplier (>= 1) by slope and elevation class, after the OnSSET grid penalty.
-
-    Each input is put in one of five classes with the OnSSET class bounds (slope: 10, 20, 30,
-    40 degrees; elevation: 500, 1000, 2000, 3000 m). The class difficulty ``d`` counts the
-    bounds exceeded (0 on flat lowland, 4 above 40 degrees or 3000 m), and
-
-    ``d_comb = slope_weight * d_slope + elevation_weight * d_elev``  (0 <= d_comb <= 4),
-    ``multiplier = 1 + (exp(rate * d_comb) - 1) / 100``,
-
-    which runs from 1 (flat, below 500 m) to 1 + (e^3.4 - 1) / 100 = 1.29.
-
-    Source: the penalty curve and the class bounds are those of OnSSET's
-    ``SettlementProcessor.grid_penalties`` (Open Source Spatial Electrification Tool,
-    github.com/OnSSET/onsset, ``onsset/onsset.py``; Mentis et al. 2017,
-    doi:10.1088/1748-9326/aa7b29), which applies it to grid-line cost. Two adaptations are this
-    module's assumptions: (1) only the slope and elevation terms are kept, with OnSSET's weights
-    (0.30, 0.15) renormalised to (2/3, 1/3); (2) the curve is applied to the difficulty ``d``
-    (0 = best class), so the penalty grows with slope and elevation as OnSSET's docstring
-    states. (OnSSET's code applies it to ``|1 - c|`` with ``c`` the combined class where 5 is
-    the *best* class, which gives the largest penalty on flat ground.)
-
-    Parameters
-    ----------
-    slope_deg : array_like
-        Terrain slope [degrees]; the absolute value is used.
-    elevation_m : array_like
-        Elevation above sea level [m]. Broadcast against ``slope_deg``.
-    slope_weight, elevation_weight : float
-        Weights of the two class difficulties [-].
-    rate : float
-        Exponent rate of the penalty curve [-].
-
-    Returns
-    -------
-    numpy.ndarray
-        Multiplier [-], >= 1; NaN where either input is NaN.
-    """
-    slope = np.abs(np.asarray(slope_deg, dtype=float))
-    elev = np.asarray(elevation_m, dtype=float)
-    slope, elev = np.broadcast_arrays(slope, elev)
-    d_slope = np.searchsorted(np.asarray(SLOPE_CLASS_BOUNDS_DEG), slope, side="left")
-    d_elev = np.searchsorted(np.asarray(ELEVATION_CLASS_BOUNDS_M), elev, side="left")
-    d = slope_weight * d_slope + elevation_weight * d_elev
-    out = 1.0 + np.expm1(rate * d) / 100.0
-    return np.where(np.isnan(slope) | np.isnan(elev), np.nan, out)
+#: How terrain and spur edges are routed: ``"raster"``, the least-cost path over the DEM's
+#: trench-multiplier surface (:mod:`universal_service.lcp`, scikit-image ``MCP_Geometric``), so
+#: that both the route's length and its difficulty come from the terrain; ``"straight"``, the
+#: straight line with the mean multiplier sampled along it (:func:`edge_multipliers`).
+ROUTING = "raster"
+#: Edges longer than this stay straight under ``routing="raster"`` [m]: the long Delaunay edges
+#: across the hull of the villages and the long spurs to distant roads, which no village's route
+#: uses (the catalog's fiber reach is 40 km over several edges), would each cost a search over
+#: hundreds of square kilometres. ASSUMPTION, a computing limit, not a property of fiber.
+RASTER_MAX_EDGE_M = 15_000.0
+#: Cell size of the routing surface [m]: the trench-multiplier surface is averaged over blocks of
+#: DEM cells to about this size before the least-cost search (two 90 m cells; five 30 m cells).
+#: ASSUMPTION: fiber routes are planned at about this resolution; finer costs proportionally
+#: more search time (about 4x per halving) for route lengths within a few percent.
+ROUTING_CELL_M = 180.0
 
 
 def _crop(da: xr.DataArray, bounds: tuple[float, float, float, float], margin: float):
@@ -126,8 +69,9 @@ def edge_multipliers(
     p1: np.ndarray,
     layers: xr.Dataset | None,
     sample_spacing_m: float = SAMPLE_SPACING_M,
+    costs: TerrainCosts | None = None,
 ) -> np.ndarray:
-    """Mean trench multiplier along straight segments, sampling slope and elevation bilinearly.
+    """Mean fiber multiplier along straight segments, sampling slope and elevation bilinearly.
 
     Parameters
     ----------
@@ -137,11 +81,13 @@ def edge_multipliers(
         Variables ``slope`` [degrees] and ``elevation`` [m] on dims ``(y, x)``. None: all 1.
     sample_spacing_m : float
         Distance between samples [m]; every segment gets at least its two end points.
+    costs : TerrainCosts, optional
+        Terrain classes (:func:`fiber_multiplier`).
 
     Returns
     -------
     numpy.ndarray
-        Mean of :func:`trench_multiplier` over the samples of each segment [-]; 1 where every
+        Mean of :func:`fiber_multiplier` over the samples of each segment [-]; 1 where every
         sample falls outside the DEM or on nodata.
     """
     n = len(p0)
@@ -156,7 +102,7 @@ def edge_multipliers(
     px = p0[eid, 0] + t * d[eid, 0]
     py = p0[eid, 1] + t * d[eid, 1]
     s = layers.interp(x=xr.DataArray(px, dims="s"), y=xr.DataArray(py, dims="s"))
-    m = trench_multiplier(s["slope"].values, s["elevation"].values)
+    m = fiber_multiplier(s["slope"].values, s["elevation"].values, costs)
     ok = np.isfinite(m)
     total = np.bincount(eid, weights=np.where(ok, m, 0.0), minlength=n)
     count = np.bincount(eid, weights=ok.astype(float), minlength=n)
@@ -301,6 +247,8 @@ def route_graph(
     road_spur_k: int = 1,
     slope: xr.DataArray | None = None,
     crs: object | None = None,
+    routing: str = ROUTING,
+    terrain_classes: TerrainCosts | None = None,
 ) -> nx.Graph:
     """Terrain-weighted candidate graph for fiber routes between villages, PoPs and roads.
 
@@ -312,10 +260,14 @@ def route_graph(
     nearest road nodes (the first one its projection).
 
     Edge attributes: ``length_m`` [m], ``multiplier`` [-], ``weight`` = ``length_m *
-    multiplier`` [m of flat-equivalent trench], ``kind`` ("terrain", "road", "spur").
-    Terrain and spur edges carry the mean :func:`trench_multiplier` sampled every
-    ``sample_spacing_m`` along the edge (1 where no DEM is given or all samples are nodata);
-    road edges carry ``road_cost_factor`` (the terrain penalty does not apply to a graded road
+    multiplier`` [m of flat-equivalent trench], ``kind`` ("terrain", "road", "spur"), and for
+    raster-routed edges ``path`` (the route's vertices, ``(k, 2)`` [m]). With a DEM and
+    ``routing="raster"`` (the default, :data:`ROUTING`), terrain and spur edges follow the
+    least-cost path over the :func:`fiber_multiplier` surface of the DEM cells
+    (:func:`universal_service.lcp.least_cost_edges`; nodata cells count as flat ground): their
+    length is the path's and their multiplier the path's mean. With ``routing="straight"`` they are
+    straight lines carrying the mean multiplier sampled every ``sample_spacing_m`` along them (1
+    where no DEM is given or all samples are nodata). Road edges carry ``road_cost_factor`` (the terrain penalty does not apply to a graded road
     bed, see :data:`ROAD_COST_FACTOR`). Node attributes: ``x``, ``y`` [m], ``kind`` ("village",
     "pop", "road"). ``G.graph["crs"]`` is ``crs``, else the CRS of ``roads`` if any.
 
@@ -341,12 +293,20 @@ def route_graph(
         :func:`universal_service.terrain.slope_deg` (Horn) of ``dem``.
     crs : optional
         CRS stored in ``G.graph["crs"]`` for :func:`tree_to_lines`.
+    routing : str
+        ``"raster"`` or ``"straight"`` (see above).
+    terrain_classes : TerrainCosts, optional
+        Fiber cost by slope class and laying method (:func:`terrain_costs` of the catalog):
+        the surface is then :func:`fiber_multiplier` with them instead of
+        :func:`trench_multiplier`.
 
     Returns
     -------
     networkx.Graph
         Connected when the village/PoP set is non-empty.
     """
+    if routing not in ("raster", "straight"):
+        raise ValueError(f"routing must be 'raster' or 'straight', got {routing!r}")
     _validate_nodes(nodes)
     ids = nodes["node_id"].astype(str).to_numpy()
     xy = nodes[["x", "y"]].to_numpy(float)
@@ -359,17 +319,58 @@ def route_graph(
         for i, k, a, b in zip(ids, nodes["kind"].to_numpy(), xy[:, 0], xy[:, 1], strict=True)
     )
     pairs = _neighbour_pairs(xy, k_neighbors)
-    mult = edge_multipliers(xy[pairs[:, 0]], xy[pairs[:, 1]], land, sample_spacing_m)
-    _add_edges(G, xy[pairs[:, 0]], xy[pairs[:, 1]], ids[pairs], "terrain", mult)
+    starts, ends = [xy[pairs[:, 0]]], [xy[pairs[:, 1]]]
+    labels, kinds = [ids[pairs]], [np.full(len(pairs), "terrain", dtype=object)]
     if roads is not None and len(roads) and len(xy):
         verts, redges, snapped = _road_network(roads, xy)
         if len(verts):
             _add_roads(G, verts, redges, road_cost_factor)
             spur = _spur_pairs(xy, verts, snapped, road_spur_k)
-            a, b = xy[spur[:, 0]], verts[spur[:, 1]]
             rid = np.array([f"r:{i}" for i in spur[:, 1]], dtype=object)
-            mult = edge_multipliers(a, b, land, sample_spacing_m)
-            _add_edges(G, a, b, np.column_stack([ids[spur[:, 0]], rid]), "spur", mult)
+            starts.append(xy[spur[:, 0]])
+            ends.append(verts[spur[:, 1]])
+            labels.append(np.column_stack([ids[spur[:, 0]], rid]))
+            kinds.append(np.full(len(spur), "spur", dtype=object))
+    a, b = np.vstack(starts), np.vstack(ends)
+    label, kind = np.vstack(labels), np.concatenate(kinds)
+    if routing == "raster" and land is not None:
+        cost = fiber_multiplier(land["slope"].values, land["elevation"].values, terrain_classes)
+        cost = np.where(np.isfinite(cost), cost, 1.0)
+        straight = np.hypot(*(b - a).T)
+        short = straight <= RASTER_MAX_EDGE_M
+        res = float(abs(land["x"].values[1] - land["x"].values[0]))
+        cost, xs, ys = lcp.coarsen(
+            cost, land["x"].values, land["y"].values, round(ROUTING_CELL_M / res)
+        )
+        routes = lcp.least_cost_edges(cost, xs, ys, a[short], b[short])
+        mult = edge_multipliers(a, b, land, sample_spacing_m, terrain_classes)
+        # the path's mean multiplier (no lower than the cheapest cell; clipped against rounding)
+        mult[short] = np.maximum(routes.weight_m / np.maximum(routes.length_m, 1e-9), cost.min())
+        length = straight.copy()
+        length[short] = routes.length_m
+        length = np.maximum(length, MIN_EDGE_LENGTH_M)
+        paths: list = [None] * len(a)
+        for i, path in zip(np.flatnonzero(short), routes.paths, strict=True):
+            paths[i] = path
+        G.add_edges_from(
+            (
+                u,
+                v,
+                {
+                    "length_m": float(L),
+                    "multiplier": float(m),
+                    "weight": float(L * m),
+                    "kind": k,
+                    "path": path,
+                },
+            )
+            for (u, v), L, m, k, path in zip(label, length, mult, kind, paths, strict=True)
+        )
+    else:
+        mult = edge_multipliers(a, b, land, sample_spacing_m, terrain_classes)
+        for k in ("terrain", "spur"):
+            sel = kind == k
+            _add_edges(G, a[sel], b[sel], label[sel], k, mult[sel])
     return G
 
 
@@ -628,7 +629,8 @@ def per_village_cost_vs_shared(
 
 
 def tree_to_lines(tree: nx.Graph, G: nx.Graph | None = None, *, crs=None) -> gpd.GeoDataFrame:
-    """One straight LineString per tree edge, for a GeoPackage layer.
+    """One LineString per tree edge (its raster route where it has one, else straight), for a
+    GeoPackage layer.
 
     Parameters
     ----------
@@ -652,7 +654,10 @@ def tree_to_lines(tree: nx.Graph, G: nx.Graph | None = None, *, crs=None) -> gpd
     for a, b in tree.edges:
         d = G.edges[a, b]
         rows.append((a, b, d.get("length_m", np.nan), d.get("weight", np.nan), d.get("kind")))
-        coords.append([[G.nodes[a]["x"], G.nodes[a]["y"]], [G.nodes[b]["x"], G.nodes[b]["y"]]])
+        path = d.get("path")
+        if path is None:
+            path = [[G.nodes[a]["x"], G.nodes[a]["y"]], [G.nodes[b]["x"], G.nodes[b]["y"]]]
+        coords.append(np.asarray(path, dtype=float))
     df = pd.DataFrame(rows, columns=["u", "v", "length_m", "weighted_length_m", "kind"])
-    geom = shapely.linestrings(np.array(coords, dtype=float).reshape(-1, 2, 2)) if coords else []
+    geom = [shapely.linestrings(c) for c in coords]
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=crs), crs=crs)

@@ -246,7 +246,10 @@ def clean_stale(out_dir: str | os.PathLike[str]) -> list[Path]:
 
 def _make_staging(out: Path, run_id: str) -> tuple[Path, int]:
     """A new, locked, empty staging folder beside ``out`` (same filesystem, so renames are atomic)."""
-    mode = stat.S_IMODE(out.stat().st_mode) if out.is_dir() else None
+    try:  # another run may be swapping ``out`` right now (it is briefly absent without renameat2)
+        mode = stat.S_IMODE(out.stat().st_mode) if out.is_dir() else None
+    except FileNotFoundError:
+        mode = None
     for attempt in range(5):
         stage = out.parent / f".{out.name}.staging-{run_id}-{attempt}"
         try:

@@ -75,15 +75,15 @@ def legend(colors: dict[str, tuple[int, int, int]]) -> str:
 
 
 def line_frame(lines: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Two-point lines (e.g. the fiber network's trench edges) as ``source``/``target``
-    [lon, lat] pairs for a line layer, with the other columns kept."""
+    """Lines (e.g. the fiber network's trench edges, each following its route) as a ``path``
+    column of [lon, lat] vertices for a path layer, with the other columns kept."""
     if len(lines) == 0:
-        return pd.DataFrame(columns=["source", "target"])
-    ll = lines.to_crs("EPSG:4326")
+        return pd.DataFrame(columns=["path"])
     import shapely
 
-    coords = shapely.get_coordinates(ll.geometry.to_numpy()).reshape(len(ll), -1, 2)
+    ll = lines.to_crs("EPSG:4326")
     out = pd.DataFrame(lines.drop(columns="geometry"))
-    out["source"] = [list(map(float, c[0])) for c in coords]
-    out["target"] = [list(map(float, c[-1])) for c in coords]
+    out["path"] = [
+        [[float(x), float(y)] for x, y in shapely.get_coordinates(g)] for g in ll.geometry
+    ]
     return out

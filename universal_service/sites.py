@@ -297,7 +297,9 @@ def _fiber_backhaul_npv(
     base_w = routes["weighted_length_m"].reindex(anchors).to_numpy(float)
     base_w = np.where(np.char.startswith(anchors.astype(str), "p:"), 0.0, base_w)
     sx, sy = s["x"].to_numpy(), s["y"].to_numpy()
-    mult = network.trench_multiplier(terrain.sample(slope, sx, sy), terrain.sample(dem, sx, sy))
+    mult = network.fiber_multiplier(
+        terrain.sample(slope, sx, sy), terrain.sample(dem, sx, sy), network.terrain_costs(fib)
+    )
     fiber_w_km = (base_w + d * np.nan_to_num(mult, nan=1.0)) / 1000.0
     fiber_capex = fib["capex_cny_per_km"] * fiber_w_km
     fiber_ok = fiber_w_km <= lte["site_backhaul_max_km"]

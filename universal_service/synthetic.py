@@ -10,6 +10,8 @@ import pandas as pd
 import xarray as xr
 from shapely.geometry import box
 
+from . import baseline, io
+
 CRS = "EPSG:32648"
 ORIGIN_X_M = 600_000.0
 ORIGIN_Y_M = 2_900_000.0
@@ -73,7 +75,10 @@ def write_region(
 
     Districts are vertical strips of the DEM's extent; villages are random points inside them
     (WGS84 GeoPackage, so loading exercises reprojection); two PoPs per district, one tower per
-    district, three operators.
+    district (the first ``4g``, the others ``3g``), three operators. Each village's
+    ``existing_service`` is what those towers provide under the plan's radio test
+    (:func:`universal_service.baseline.mobile_levels`; no village has fiber), so the region passes
+    ``universal-service validate`` without warnings.
 
     Parameters
     ----------
@@ -123,6 +128,10 @@ def write_region(
         f"[meta]\nsynthetic = true\nseed = {seed}\n",
         encoding="utf-8",
     )
+    # the labels follow the network, by the plan's own test
+    levels = baseline.mobile_levels(io.load_region(root))
+    villages["existing_service"] = levels.reindex(villages["village_id"]).to_numpy(str)
+    villages.to_file(root / "villages.gpkg", layer="villages", driver="GPKG")
     return root
 
 
@@ -179,7 +188,7 @@ def _write_networks(root: Path, edges: np.ndarray, y0: float, y1: float) -> None
             "tower_id": [f"T{i:02d}" for i in range(n_districts)],
             "operator_id": [["cmcc", "cu", "ct"][i % 3] for i in range(n_districts)],
             "height_m": 30.0,
-            "technology": "3g",
+            "technology": ["4g" if i == 0 else "3g" for i in range(n_districts)],
         },
         geometry=gpd.points_from_xy(centres - 2000, np.full(n_districts, y1 - 4000)),
         crs=CRS,

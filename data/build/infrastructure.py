@@ -10,15 +10,43 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from universal_service import baseline
+from universal_service.io import Region
+from universal_service.schema import RadioConfig
+
 from . import region
 
 #: Tower rule (assumptions): heights of ground masts [m] and the spacing along expressways [m].
 TOWER_HEIGHT_SEAT_M = 35.0
 TOWER_HEIGHT_EXPRESSWAY_M = 40.0
 EXPRESSWAY_TOWER_SPACING_M = 8_000.0
-#: existing_service rule for rural villages (ur_code 220): distance to the nearest tower [m].
-SERVICE_3G_M = 5_000.0
-SERVICE_2G_M = 10_000.0
+#: The baseline year: end-2015, before the 2016-2019 universal-service pilots.
+BASELINE_YEAR = 2015
+#: 4G in 2015 reached "townships and above" (the State Council's 2015 broadband guidance, Guo Ban
+#: Fa [2015] 41, May 2015: "4G ... 实现乡镇以上地区网络深度覆盖"): the seat and corridor towers
+#: carry 4G, village towers 2G or 3G.
+SEAT_TECHNOLOGY = "4g"
+#: Share of rural administrative villages (ur_code 210/220) with no mobile service in 2015, the
+#: target of the village-tower rule [-]. 0.02, range 0-0.042: Guizhou aimed to give every
+#: natural village a telephone by 2015 (Guizhou Communications Administration via gov.cn,
+#: 2013-12-14: 96% of natural villages at end-2012, "力争提前2年实现自然村村村通电话"), and its
+#: mobile network coverage was 95.8% when the 2015-2017 campaign began (Guizhou Daily,
+#: 2018-02-07). An assumption inside that range.
+NO_SERVICE_SHARE = 0.02
+#: Share of rural administrative villages with fiber in 2015 [-]: Guizhou's central pilots fibered
+#: about 8,900 administrative villages in 2016-2017 and reached "basically all" by end-2017
+#: (Guizhou Communications Administration via Guizhou Daily, 2017-08-28), out of the 13,438 rural
+#: village-level units of the NBS 2016 codes (../shared/data/china-admin): 1 - 8,900 / 13,438.
+#: Range 0.25-0.45 (villages fibered outside the pilots, and merged villages, move it).
+FIBER_SHARE_RURAL = 1.0 - 8_900 / 13_438
+#: Village towers carry 3G with this probability, else 2G [-]: 60.1% of mobile users were on
+#: 3G/4G at end-2015 (MIIT, 2015 communications statistics). An assumption (range 0.4-0.8): a
+#: user share stands for a site share.
+VILLAGE_TOWER_3G_PROBABILITY = 0.601
+#: Village towers: a 30 m mast on the highest DEM cell within this radius of the village [m]
+#: (assumptions: the nearest high ground, within a short access road).
+VILLAGE_TOWER_HEIGHT_M = 30.0
+VILLAGE_TOWER_SEARCH_M = 1_000.0
 #: PoP rule: probability that an operator has a PoP at a township seat (assumption; China
 #: Telecom inherited the fixed network that reached every township, so it is always present).
 POP_TOWNSHIP_PROBABILITY = {"ct": 1.0, "cmcc": 0.7, "cu": 0.4}
@@ -138,9 +166,121 @@ def derive_towers(
     ):
         rows.append((f"t-exp-{i + 1:03d}", str(op), TOWER_HEIGHT_EXPRESSWAY_M, point))
     df = pd.DataFrame(rows, columns=["tower_id", "operator_id", "height_m", "geometry"])
-    df["technology"] = "4g"
+    df["technology"] = SEAT_TECHNOLOGY
     df["source"] = "derived"
     return gpd.GeoDataFrame(df, geometry="geometry", crs=region.METRIC_CRS)
+
+
+def village_tower_candidates(the_region: Region, rural: np.ndarray) -> pd.DataFrame:
+    """One candidate mast per village asked for: the highest DEM cell within the search radius.
+
+    Parameters
+    ----------
+    the_region : universal_service.io.Region
+        The region as loaded (villages and DEM in the metric CRS).
+    rural : numpy.ndarray of bool
+        Which villages get a candidate (all of them, in the build).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``site_id`` (``vt-`` + village id), ``village_id``, ``x``, ``y`` [m], ``height_m`` [m].
+    """
+    dem = the_region.dem
+    z = dem.to_numpy()
+    xs, ys = dem["x"].to_numpy(), dem["y"].to_numpy()
+    dx, dy = float(xs[1] - xs[0]), float(ys[1] - ys[0])
+    r = int(np.ceil(VILLAGE_TOWER_SEARCH_M / abs(dx)))
+    v = the_region.villages[rural]
+    rows = []
+    for vid, pt in zip(v["village_id"], v.geometry, strict=True):
+        i = int(round((pt.y - ys[0]) / dy))
+        j = int(round((pt.x - xs[0]) / dx))
+        i0, j0 = max(i - r, 0), max(j - r, 0)
+        win = z[i0 : i + r + 1, j0 : j + r + 1]
+        ii, jj = np.meshgrid(
+            np.arange(win.shape[0]) + i0, np.arange(win.shape[1]) + j0, indexing="ij"
+        )
+        dist = np.hypot((ii - i) * dy, (jj - j) * dx)
+        masked = np.where((dist <= VILLAGE_TOWER_SEARCH_M) & np.isfinite(win), win, -np.inf)
+        k = np.unravel_index(int(np.argmax(masked)), masked.shape)
+        rows.append((f"vt-{vid}", vid, xs[j0 + k[1]], ys[i0 + k[0]]))
+    df = pd.DataFrame(rows, columns=["site_id", "village_id", "x", "y"])
+    df["height_m"] = VILLAGE_TOWER_HEIGHT_M
+    return df
+
+
+def village_towers(
+    the_region: Region, radio_cfg: RadioConfig | None = None, seed: int = region.SEED
+) -> gpd.GeoDataFrame:
+    """Village towers (2G/3G) by the rule of the village-telephone programme, until the target.
+
+    Greedy set cover: starting from the coverage of the region's towers under the plan's radio
+    test (:func:`universal_service.baseline.tower_coverage`), add the candidate mast
+    (:func:`village_tower_candidates`) that covers the most urban units not yet covered, then the
+    most villages not yet covered (ties: more population, then the lower id) until at most ``NO_SERVICE_SHARE`` of the rural villages
+    and none of the urban units are uncovered. Each tower's operator is drawn by subscriber share and its technology is
+    ``3g`` with probability ``VILLAGE_TOWER_3G_PROBABILITY``, else ``2g``.
+
+    Parameters
+    ----------
+    the_region : universal_service.io.Region
+        The region with its seat and corridor towers.
+    radio_cfg : RadioConfig, optional
+        The plan's default link budget.
+    seed : int
+        Base seed.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``tower_id``, ``operator_id``, ``height_m``, ``technology``, ``source``, metric points.
+    """
+    v = the_region.villages
+    rural = v["ur_code"].isin((210, 220)).to_numpy()
+    index = {vid: i for i, vid in enumerate(v["village_id"])}
+    pop = v["population"].to_numpy(float)
+    covered = np.zeros(len(v), bool)
+    existing = baseline.tower_coverage(the_region, radio_cfg=radio_cfg)
+    covered[[index[x] for x in existing["village_id"]]] = True
+    cand = village_tower_candidates(the_region, np.ones(len(v), bool))
+    cov = baseline.tower_coverage(the_region, towers=cand, radio_cfg=radio_cfg)
+    sets = {
+        sid: np.array([index[x] for x in g["village_id"]], dtype=int)
+        for sid, g in cov.groupby("site_id", sort=True)
+    }
+    n_rural = int(rural.sum())
+    chosen: list[str] = []
+
+    def short() -> bool:
+        return (rural & ~covered).sum() > NO_SERVICE_SHARE * n_rural or (~rural & ~covered).any()
+
+    while short() and sets:
+        best, best_key = None, None
+        for sid, idx in sets.items():
+            new = idx[~covered[idx]]
+            key = (int((~rural[new]).sum()), new.size, pop[new].sum())
+            if new.size and (best_key is None or key > best_key):
+                best, best_key = sid, key
+        if best is None:
+            break
+        covered[sets.pop(best)] = True
+        chosen.append(best)
+    rng = np.random.default_rng([seed, region.STREAM_VILLAGE_TOWERS])
+    picked = cand.set_index("site_id").loc[sorted(chosen)]
+    ops = _draw_operators(len(picked), rng)
+    tech = np.where(rng.uniform(size=len(picked)) < VILLAGE_TOWER_3G_PROBABILITY, "3g", "2g")
+    df = pd.DataFrame(
+        {
+            "tower_id": ["t-v" + s.removeprefix("vt-") for s in picked.index],
+            "operator_id": ops.astype(str),
+            "height_m": picked["height_m"].to_numpy(float),
+            "technology": tech,
+            "source": "derived",
+        }
+    )
+    geom = gpd.points_from_xy(picked["x"], picked["y"])
+    return gpd.GeoDataFrame(df, geometry=geom, crs=the_region.crs)
 
 
 def derive_pops(
@@ -187,28 +327,29 @@ def derive_pops(
     return gpd.GeoDataFrame(df, geometry="geometry", crs=region.METRIC_CRS)
 
 
-def existing_service(ur_code: np.ndarray, tower_distance_m: np.ndarray) -> np.ndarray:
-    """Service a village had in 2016, by rule.
+def existing_service(the_region: Region) -> tuple[np.ndarray, float]:
+    """The service each village had at end-2015: what the network provides, fiber calibrated.
 
-    Urban units (ur_code 1xx) ``fiber``; township seat villages (210) ``4g``; rural villages (220)
-    ``3g`` within SERVICE_3G_M of a tower, ``2g`` within SERVICE_2G_M, else ``none``.
+    The fiber reach is set so that ``FIBER_SHARE_RURAL`` of the rural villages (nearest to a PoP
+    by route first) are fibered (:func:`universal_service.baseline.calibrate_reach_km`); every
+    label then comes from :func:`universal_service.baseline.service_levels`, the plan's own
+    coverage and route tests.
 
     Parameters
     ----------
-    ur_code : numpy.ndarray
-        NBS urban-rural codes.
-    tower_distance_m : numpy.ndarray
-        Distance to the nearest tower. [m]
+    the_region : universal_service.io.Region
+        The region with all its towers and PoPs.
 
     Returns
     -------
-    numpy.ndarray
-        Service labels (object strings).
+    tuple
+        Service labels (object strings, villages' order) and the fiber reach [km].
     """
-    ur = np.asarray(ur_code)
-    d = np.asarray(tower_distance_m, dtype=float)
-    rural = np.where(d <= SERVICE_3G_M, "3g", np.where(d <= SERVICE_2G_M, "2g", "none"))
-    return np.where(ur < 200, "fiber", np.where(ur == 210, "4g", rural)).astype(object)
+    rural = the_region.villages["ur_code"].isin((210, 220)).to_numpy()
+    route = baseline.fiber_route_km(the_region).to_numpy()
+    reach = baseline.calibrate_reach_km(route[rural], FIBER_SHARE_RURAL)
+    levels = baseline.service_levels(the_region, reach_km=reach)
+    return levels["provided"].to_numpy(object), reach
 
 
 def operators_table() -> pd.DataFrame:

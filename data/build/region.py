@@ -6,7 +6,7 @@ from __future__ import annotations
 SEED = 2016
 #: Independent random streams, one per derivation step (``np.random.default_rng([seed, stream])``).
 STREAM_DEM, STREAM_SEATS, STREAM_VILLAGES, STREAM_INCOME = 1, 2, 3, 4
-STREAM_TOWERS, STREAM_POPS, STREAM_POWER = 5, 6, 7
+STREAM_TOWERS, STREAM_POPS, STREAM_POWER, STREAM_VILLAGE_TOWERS = 5, 6, 7, 8
 
 PREFECTURE_ID = "522700"
 REGION_NAME = "Qiannan Buyei and Miao Autonomous Prefecture, Guizhou (2016 divisions)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,7 +13,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.transform import Affine
 
-from universal_service import terrain
+from universal_service import io, terrain
 
 from . import dem, demography, infrastructure, places, region, sources, write
 
@@ -134,10 +135,12 @@ def village_layer(
     vil: pd.DataFrame,
     counties: gpd.GeoDataFrame,
     seats: gpd.GeoDataFrame,
-    towers: gpd.GeoDataFrame,
     seed: int,
 ) -> gpd.GeoDataFrame:
-    """The villages layer: located villages with population, income, service and power.
+    """The villages layer: located villages with population, households and income.
+
+    ``existing_service`` and ``electrified`` are placeholders (``none``, True) until
+    :func:`baseline_network` sets them from the built network.
 
     Parameters
     ----------
@@ -149,8 +152,6 @@ def village_layer(
         County polygons in WGS84.
     seats : geopandas.GeoDataFrame
         Township seats, metric points.
-    towers : geopandas.GeoDataFrame
-        Towers (:func:`infrastructure.derive_towers`), metric points.
     seed : int
         Base seed.
 
@@ -164,14 +165,8 @@ def village_layer(
     households = demography.households(population)
     ur = vil["ur_code"].to_numpy(dtype=int)
     income = demography.village_income(ur, np.random.default_rng([seed, region.STREAM_INCOME]))
-    vxy = np.column_stack([vil["x"], vil["y"]])
-    service = infrastructure.existing_service(ur, _nearest_distance_m(vxy, towers.geometry))
-    power = demography.electrified(
-        ur,
-        service,
-        _nearest_distance_m(vxy, seats.geometry),
-        np.random.default_rng([seed, region.STREAM_POWER]),
-    )
+    service = np.full(len(vil), "none", dtype=object)
+    power = np.ones(len(vil), dtype=bool)
     return gpd.GeoDataFrame(
         {
             "village_id": vil["code"].to_numpy(),
@@ -193,6 +188,63 @@ def village_layer(
         geometry=gpd.points_from_xy(vil["lon"], vil["lat"]),
         crs=region.GEO_CRS,
     )
+
+
+def baseline_network(
+    out: Path,
+    layers: dict[str, gpd.GeoDataFrame],
+    seats: gpd.GeoDataFrame,
+    seed: int,
+) -> float:
+    """Village towers, existing service and power, from the region as the package loads it.
+
+    The layers written so far are loaded with :func:`universal_service.io.load_region` so that
+    the plan's own radio and route tests (:mod:`universal_service.baseline`) decide what the
+    network covers: :func:`infrastructure.village_towers` adds the village masts,
+    :func:`infrastructure.existing_service` labels every village, and
+    :func:`demography.electrified` follows from the labels. ``layers`` is updated in place
+    (``towers``, ``villages``).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The output folder holding the layers and a provisional ``region.toml``.
+    layers : dict of geopandas.GeoDataFrame
+        The built layers (``villages`` in WGS84, ``towers`` metric).
+    seats : geopandas.GeoDataFrame
+        Township seats, metric points.
+    seed : int
+        Base seed.
+
+    Returns
+    -------
+    float
+        The calibrated fiber reach [km].
+    """
+    the_region = io.load_region(out)
+    extra = infrastructure.village_towers(the_region, seed=seed)
+    towers = pd.concat([layers["towers"], extra.to_crs(layers["towers"].crs)], ignore_index=True)
+    towers = gpd.GeoDataFrame(towers, geometry="geometry", crs=layers["towers"].crs)
+    the_region = dataclasses.replace(
+        the_region,
+        towers=pd.concat([the_region.towers, extra], ignore_index=True).pipe(
+            gpd.GeoDataFrame, geometry="geometry", crs=the_region.crs
+        ),
+    )
+    service, reach = infrastructure.existing_service(the_region)
+    villages = layers["villages"].copy()
+    ur = villages["ur_code"].to_numpy(int)
+    vxy = shapely.get_coordinates(the_region.villages.geometry.to_numpy())
+    villages["existing_service"] = service.astype(str)
+    villages["electrified"] = demography.electrified(
+        ur,
+        service,
+        _nearest_distance_m(vxy, seats.geometry),
+        np.random.default_rng([seed, region.STREAM_POWER]),
+    ).astype(bool)
+    layers["towers"] = towers
+    layers["villages"] = villages
+    return reach
 
 
 def summarise(
@@ -273,7 +325,7 @@ def build(shared: Path, out: Path, seed: int = region.SEED) -> dict[str, object]
         county_seats, seats, roads.to_crs(region.METRIC_CRS), seed
     )
     pops = infrastructure.derive_pops(county_seats, seats, seed)
-    villages = village_layer(shared, vil, counties, seats, towers, seed)
+    villages = village_layer(shared, vil, counties, seats, seed)
 
     layers = {
         "villages": villages,
@@ -283,6 +335,10 @@ def build(shared: Path, out: Path, seed: int = region.SEED) -> dict[str, object]
         "roads": roads,
     }
     write.write_layers(out, layers, infrastructure.operators_table())
-    summary = summarise(villages, towers, pops, roads, z, dem_facts)
-    write.write_region_toml(out / "region.toml", write.region_meta(seed, seats, summary))
+    provisional = summarise(villages, towers, pops, roads, z, dem_facts)
+    write.write_region_toml(out / "region.toml", write.region_meta(seed, seats, provisional, 0.0))
+    reach = baseline_network(out, layers, seats, seed)
+    write.write_layers(out, layers, infrastructure.operators_table())
+    summary = summarise(layers["villages"], layers["towers"], pops, roads, z, dem_facts)
+    write.write_region_toml(out / "region.toml", write.region_meta(seed, seats, summary, reach))
     return summary

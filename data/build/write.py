@@ -81,7 +81,7 @@ def write_layers(out: Path, layers: dict[str, gpd.GeoDataFrame], operators: pd.D
 
 
 def region_meta(
-    seed: int, seats: gpd.GeoDataFrame, summary: dict[str, object]
+    seed: int, seats: gpd.GeoDataFrame, summary: dict[str, object], fiber_reach_km: float
 ) -> dict[str, object]:
     """The ``[meta]`` table of ``region.toml``: build command, sources, rules and summary figures.
 
@@ -93,6 +93,8 @@ def region_meta(
         Township seats (``town_id``, ``seat_source``); the derived ones are listed.
     summary : dict
         Summary figures of the build, appended last.
+    fiber_reach_km : float
+        The calibrated fiber reach [km] (``universal_service.baseline`` reads it).
 
     Returns
     -------
@@ -116,13 +118,21 @@ def region_meta(
         "income_rural_cny_per_year": demography.RURAL_INCOME_YEAR,
         "income_urban_ratio": round(demography.URBAN_INCOME_RATIO, 4),
         "income_sigma": demography.INCOME_SIGMA,
-        "towers_rule": "derived: county seats (one per operator), township seats (one, operator by "
-        f"share), expressways every >= {infrastructure.EXPRESSWAY_TOWER_SPACING_M:.0f} m",
+        "baseline_year": infrastructure.BASELINE_YEAR,
+        "fiber_reach_km": fiber_reach_km,
+        "towers_rule": "derived: 4g at county seats (one per operator), township seats (one, "
+        "operator by share) and expressways every >= "
+        f"{infrastructure.EXPRESSWAY_TOWER_SPACING_M:.0f} m; 2g/3g village masts "
+        f"({infrastructure.VILLAGE_TOWER_HEIGHT_M:.0f} m on the highest cell within "
+        f"{infrastructure.VILLAGE_TOWER_SEARCH_M:.0f} m of a rural village) added greedily until at "
+        f"most {infrastructure.NO_SERVICE_SHARE:.0%} of rural villages are uncovered under the "
+        f"plan's radio test; 3g with probability {infrastructure.VILLAGE_TOWER_3G_PROBABILITY}",
         "pops_rule": "derived: every operator at county seats; township seats with probability "
         + ", ".join(f"{k} {v}" for k, v in probability.items()),
-        "existing_service_rule": f"1xx fiber; 210 4g; 220 3g within "
-        f"{infrastructure.SERVICE_3G_M:.0f} m of a tower, 2g within "
-        f"{infrastructure.SERVICE_2G_M:.0f} m, else none",
+        "existing_service_rule": "universal_service.baseline.service_levels: fiber where the "
+        "routed distance to the nearest PoP is within fiber_reach_km (calibrated so that "
+        f"{infrastructure.FIBER_SHARE_RURAL:.4f} of rural villages are fibered), else the best "
+        "technology of a tower covering the village under the plan's radio test, else none",
         "derived_township_seats": ";".join(
             f"{t}:{s}"
             for t, s in zip(derived_seats["town_id"], derived_seats["seat_source"], strict=True)
