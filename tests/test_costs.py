@@ -147,13 +147,27 @@ def test_build_options_on_synthetic_region(synth_region_dir):
     assert t.loc[existing, "tariff_monthly"].isna().all()
     assert (t.loc[~existing, "tariff_monthly"] > 0).all()
     assert (t["opex_per_year"] >= 0).all() and (t["capex"] >= 0).all()
-    # capex and opex per year give the NPV cost (one appraisal convention)
+    # capex and opex per year give the NPV cost (one appraisal convention); the last mile is
+    # cpe_cny per subscriber (households x take-up), on its own life
     fib = catalog.load_catalog()["fiber"]
     f = t[t.technology == "fiber"]
+    hh = region.villages.set_index("village_id")["households"].reindex(f["village_id"])
+    take_up = scenarios_policy_take_up()
+    np.testing.assert_allclose(f["last_mile_capex"], fib["cpe_cny"] * hh.to_numpy() * take_up)
     np.testing.assert_allclose(
-        f["cost"],
+        f["last_mile_npv"],
         appraisal.npv(
-            f["capex"],
+            f["last_mile_capex"],
+            0.0,
+            rate=0.08,
+            horizon_years=15,
+            lifetime_years=fib["cpe_lifetime_years"],
+        ),
+    )
+    np.testing.assert_allclose(
+        f["cost"] - f["last_mile_npv"],
+        appraisal.npv(
+            f["capex"] - f["last_mile_capex"],
             f["opex_per_year"],
             rate=0.08,
             horizon_years=15,
@@ -161,6 +175,20 @@ def test_build_options_on_synthetic_region(synth_region_dir):
         ),
         rtol=1e-12,
     )
+    assert (t.loc[t.technology == "lte", "last_mile_capex"] == 0).all()  # own phones
+    assert (t.loc[existing, "last_mile_capex"] == 0).all()
+    sat = t[t.technology == "satellite"]
+    cat = catalog.load_catalog()
+    hh_s = region.villages.set_index("village_id")["households"].reindex(sat["village_id"])
+    mbps = np.maximum(
+        hh_s.to_numpy() * take_up * cat.meta["busy_hour_mbps_per_subscriber"],
+        cat["satellite"]["min_capacity_mbps"],
+    )
+    expected = (
+        cat["satellite"]["opex_cny_per_year"]
+        + 12 * mbps * cat["satellite"]["capacity_cny_per_mbps_month"]
+    )
+    np.testing.assert_allclose(sat["opex_per_year"], expected)
     assert np.isfinite(opts.sites["cost"]).all()
     # deterministic
     again = costs.build_options(region).table
@@ -227,3 +255,10 @@ def test_site_components_are_rebought_at_the_end_of_their_own_lives() -> None:
         np.array(["hilltop"]), np.array([new]), np.array([solar]), plain, rate, horizon
     )
     np.testing.assert_allclose(one, pv(new + solar, lte["lifetime_years"]) + opex, rtol=1e-12)
+
+
+def scenarios_policy_take_up() -> float:
+    """The default policy's final take-up [-]."""
+    from universal_service.schema import PolicyConfig
+
+    return PolicyConfig().take_up

@@ -406,3 +406,23 @@ def pilot_subsidy(
     return capex_share * np.asarray(capex, float) + annuity_factor(rate, opex_years) * np.asarray(
         opex_per_year, float
     )
+
+
+def subscribers(households: np.ndarray, take_up: float) -> np.ndarray:
+    """Subscribers of a village once take-up has ramped up: households times the final take-up.
+
+    Sizes what scales with subscribers (customer equipment and drops, satellite capacity).
+
+    Parameters
+    ----------
+    households : array_like
+        Households per village [-].
+    take_up : float
+        Final share of households that subscribe [-] (the policy's ``take_up``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Subscribers per village [-].
+    """
+    return np.asarray(households, dtype=float) * float(take_up)

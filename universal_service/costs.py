@@ -30,6 +30,8 @@ TABLE_COLUMNS = (
     "opex_per_year",
     "capex_npv",
     "opex_npv",
+    "last_mile_capex",
+    "last_mile_npv",
     "revenue_npv",
     "tariff_monthly",
     "affordable_monthly",
@@ -57,7 +59,9 @@ class Options:
         Long format, one row per village x option: ``village_id``, ``option_id``, ``technology``,
         ``site_id`` ("" when not shared), ``cost`` (NPV cost [CNY], what the optimizer reads),
         ``capex`` (undiscounted, first installation [CNY]), ``opex_per_year`` [CNY/yr],
-        ``capex_npv`` and ``opex_npv`` [CNY], ``revenue_npv`` (NPV of the incremental revenue at
+        ``capex_npv`` and ``opex_npv`` [CNY] (capex includes the last mile: customer equipment and
+        drops, also on their own in ``last_mile_capex`` and ``last_mile_npv`` [CNY]),
+        ``revenue_npv`` (NPV of the incremental revenue at
         the village's tariff, :func:`universal_service.appraisal.revenue_npv`; 0 for the
         existing option [CNY]), ``tariff_monthly`` (the village's regulated tariff [CNY/month];
         NaN for the existing option), ``affordable_monthly`` (the village's affordability cap
@@ -223,9 +227,11 @@ def build_options(
     cov = cov[cov["site_id"].isin(set(site_table["site_id"]))]
     if len(cov):
         rows.append(_lte_options(cov, catalog["lte"], rate, horizon))
-    rows.append(_satellite_options(v[todo], catalog["satellite"], rate, horizon))
+    busy = float(catalog.meta.get("busy_hour_mbps_per_subscriber", 0.0))
+    subs = appraisal.subscribers(v["households"].to_numpy(float), policy.take_up)
+    rows.append(_satellite_options(v[todo], catalog["satellite"], rate, horizon, subs[todo] * busy))
     return Options(
-        _options_table(rows, v, policy),
+        _options_table(rows, v, policy, catalog, rate, horizon),
         site_table,
         v,
         cov.reset_index(drop=True),
@@ -544,13 +550,16 @@ def _lte_options(cov: pd.DataFrame, lte: dict[str, Any], rate: float, horizon: i
 
 
 def _satellite_options(
-    v: gpd.GeoDataFrame, sat: dict[str, Any], rate: float, horizon: int
+    v: gpd.GeoDataFrame, sat: dict[str, Any], rate: float, horizon: int, busy_mbps: np.ndarray
 ) -> pd.DataFrame:
-    """Satellite (GEO VSAT) for every village, with solar power where it is off the grid."""
+    """Satellite (GEO VSAT) for every village, with solar power where it is off the grid, and
+    capacity bought for the village's busy hour (``busy_mbps`` [Mbps], at least the catalog's
+    ``min_capacity_mbps``)."""
     capex = sat["capex_cny"] + np.where(
         v["electrified"].to_numpy(bool), 0.0, sat["solar_capex_cny"]
     )
-    opex = sat["opex_cny_per_year"] + 12 * sat["capacity_mbps"] * sat["capacity_cny_per_mbps_month"]
+    mbps = np.maximum(np.asarray(busy_mbps, float), float(sat.get("min_capacity_mbps", 0.0)))
+    opex = sat["opex_cny_per_year"] + 12 * mbps * sat["capacity_cny_per_mbps_month"]
     lt = sat["lifetime_years"]
     return pd.DataFrame(
         {
@@ -559,28 +568,94 @@ def _satellite_options(
             "technology": "satellite",
             "site_id": "",
             "capex": capex,
-            "opex_per_year": float(opex),
+            "opex_per_year": opex,
             "capex_npv": appraisal.npv(
                 capex, 0.0, rate=rate, horizon_years=horizon, lifetime_years=lt
             ),
-            "opex_npv": float(
-                appraisal.npv(0.0, opex, rate=rate, horizon_years=horizon, lifetime_years=lt)
+            "opex_npv": appraisal.npv(
+                0.0, opex, rate=rate, horizon_years=horizon, lifetime_years=lt
             ),
             "quality": int(sat["quality"]),
-            "detail": "GEO VSAT",
+            "detail": [f"GEO VSAT, {m:.1f} Mbps" for m in mbps],
         }
     )
 
 
+def last_mile(
+    technology: np.ndarray,
+    subscribers: np.ndarray,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Customer equipment and drops of each option: ``cpe_cny`` per subscriber of its technology.
+
+    Bought when the village is connected for the subscribers it has once take-up has ramped up
+    (an upper bound on the ramp's NPV) and re-bought every ``cpe_lifetime_years``. The existing
+    option and technologies without ``cpe_cny`` cost nothing.
+
+    Parameters
+    ----------
+    technology : numpy.ndarray
+        Each option's technology.
+    subscribers : numpy.ndarray
+        The option's village's subscribers (:func:`universal_service.appraisal.subscribers`).
+    catalog : Catalog
+    rate, horizon : float, int
+        Discount rate [1/yr] and horizon [yr].
+
+    Returns
+    -------
+    (capex, capex_npv) : tuple of numpy.ndarray
+        One-off capex [CNY] and its NPV with replacements [CNY].
+    """
+    tech = np.asarray(technology).astype(str)
+    capex = np.zeros(len(tech))
+    npv = np.zeros(len(tech))
+    for name in np.unique(tech):
+        entry = catalog.technologies.get(name, {})
+        if not entry.get("cpe_cny"):
+            continue
+        sel = tech == name
+        capex[sel] = float(entry["cpe_cny"]) * np.asarray(subscribers, float)[sel]
+        npv[sel] = appraisal.npv(
+            capex[sel],
+            0.0,
+            rate=rate,
+            horizon_years=horizon,
+            lifetime_years=entry.get("cpe_lifetime_years", entry["lifetime_years"]),
+        )
+    return capex, npv
+
+
 def _options_table(
-    rows: list[pd.DataFrame], v: gpd.GeoDataFrame, policy: PolicyConfig
+    rows: list[pd.DataFrame],
+    v: gpd.GeoDataFrame,
+    policy: PolicyConfig,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
 ) -> pd.DataFrame:
     """All technologies' rows in one table: cost, revenue, tariff, net cost, village attributes.
 
     The existing option earns no new revenue (the village keeps what it has) and has no tariff.
+    Every other option carries its last mile (:func:`last_mile`) in ``capex`` and ``capex_npv``,
+    and on its own in ``last_mile_capex`` and ``last_mile_npv``.
     """
     table = pd.concat(rows, ignore_index=True)
     table["capex_npv"] = table["capex_npv"].fillna(0.0)
+    hh = v.set_index("village_id")["households"].reindex(table["village_id"]).to_numpy(float)
+    lm_capex, lm_npv = last_mile(
+        table["technology"].to_numpy(),
+        appraisal.subscribers(hh, policy.take_up),
+        catalog,
+        rate,
+        horizon,
+    )
+    table["last_mile_capex"] = lm_capex
+    table["last_mile_npv"] = lm_npv
+    table["capex"] = table["capex"] + lm_capex
+    table["capex_npv"] = table["capex_npv"] + lm_npv
     table["cost"] = table["capex_npv"] + table["opex_npv"]
     vi = v.set_index("village_id").reindex(table["village_id"])
     existing = (table["technology"] == "existing").to_numpy()

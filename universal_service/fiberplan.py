@@ -166,11 +166,15 @@ def _recost(
     )
     idx = t.index[np.flatnonzero(is_f)[keep]]
     revenue = t.loc[idx, "revenue_npv"].to_numpy(float)
-    cost = capex_npv[keep] + opex_npv[keep]
-    t.loc[idx, "capex"] = capex[keep]
+    # the village's own last mile does not depend on the trench: it stays in capex
+    capex = capex[keep] + t.loc[idx, "last_mile_capex"].to_numpy(float)
+    capex_npv = capex_npv[keep] + t.loc[idx, "last_mile_npv"].to_numpy(float)
+    opex_npv = opex_npv[keep]
+    cost = capex_npv + opex_npv
+    t.loc[idx, "capex"] = capex
     t.loc[idx, "opex_per_year"] = costs.fiber_opex(km[keep], fib)
-    t.loc[idx, "capex_npv"] = capex_npv[keep]
-    t.loc[idx, "opex_npv"] = opex_npv[keep]
+    t.loc[idx, "capex_npv"] = capex_npv
+    t.loc[idx, "opex_npv"] = opex_npv
     t.loc[idx, "cost"] = cost
     t.loc[idx, "net_cost"] = cost - revenue
     t.loc[idx, "subsidy"] = appraisal.subsidy(cost, 0.0, revenue)
