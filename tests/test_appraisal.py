@@ -37,7 +37,7 @@ def plan_for(region: io.Region, **policy: object) -> xr.Dataset:
     """The Plan serving every village of ``region`` under the policy settings given."""
     cfg = PolicyConfig(**policy)
     opts = costs.build_options(region, cfg)
-    sites = opts.sites[["site_id", "cost", "capex"]]
+    sites = opts.sites[["site_id", "cost", "capex", "capacity_mbps"]]
     plan = optimize.plan(opts.table, sites, optimize.Policy(coverage_target=1.0))
     assert plan["served"].values.all()
     return plan

@@ -189,6 +189,23 @@ def test_build_options_on_synthetic_region(synth_region_dir):
         + 12 * mbps * cat["satellite"]["capacity_cny_per_mbps_month"]
     )
     np.testing.assert_allclose(sat["opex_per_year"], expected)
+    # 4G: busy-hour demand on the site, and capacity bought at the extra-carrier rate per Mbps
+    lte_rows = t[t.technology == "lte"]
+    lte_cat = cat["lte"]
+    hh_l = region.villages.set_index("village_id")["households"].reindex(lte_rows["village_id"])
+    demand = hh_l.to_numpy() * take_up * cat.meta["busy_hour_mbps_per_subscriber"]
+    np.testing.assert_allclose(lte_rows["demand_mbps"], demand)
+    carrier = (
+        lte_cat["spectral_efficiency_bps_per_hz"]
+        * lte_cat["carrier_bandwidth_mhz"]
+        * lte_cat["sectors"]
+    )
+    assert carrier == pytest.approx(33.0)
+    np.testing.assert_allclose(
+        lte_rows["capex"], lte_cat["capex_cny"] + demand * lte_cat["carrier_capex_cny"] / carrier
+    )
+    assert (t.loc[t.technology != "lte", "demand_mbps"] == 0).all()
+    np.testing.assert_allclose(opts.sites["capacity_mbps"], carrier * lte_cat["max_carriers"])
     assert np.isfinite(opts.sites["cost"]).all()
     # deterministic
     again = costs.build_options(region).table
@@ -255,6 +272,42 @@ def test_site_components_are_rebought_at_the_end_of_their_own_lives() -> None:
         np.array(["hilltop"]), np.array([new]), np.array([solar]), plain, rate, horizon
     )
     np.testing.assert_allclose(one, pv(new + solar, lte["lifetime_years"]) + opex, rtol=1e-12)
+    # a grid connection lasts as long as the structure
+    grid = lte["site_grid_capex_cny"]
+    with_grid = sites.site_npv_by_component(
+        np.array(["village"]),
+        np.array([new]),
+        np.array([0.0]),
+        lte,
+        rate,
+        horizon,
+        np.array([grid]),
+    )
+    expected = (
+        pv(share * new, lte["site_structure_lifetime_years"])
+        + pv((1 - share) * new, lte["lifetime_years"])
+        + pv(grid, lte["site_structure_lifetime_years"])
+        + opex
+    )
+    np.testing.assert_allclose(with_grid, expected, rtol=1e-12)
+
+
+def test_site_capex_by_kind_and_power(synth_region_dir) -> None:
+    """Towers pay the upgrade; new masts the new price plus the grid where electrified, else
+    solar."""
+    opts = costs.build_options(io.load_region(synth_region_dir))
+    lte = catalog.load_catalog()["lte"]
+    s = opts.sites
+    tower = s["kind"] == "tower"
+    on = s["electrified"].astype(bool)
+    np.testing.assert_allclose(s.loc[tower, "capex"], lte["site_upgrade_capex_cny"])
+    np.testing.assert_allclose(
+        s.loc[~tower & on, "capex"], lte["site_new_capex_cny"] + lte["site_grid_capex_cny"]
+    )
+    np.testing.assert_allclose(
+        s.loc[~tower & ~on, "capex"], lte["site_new_capex_cny"] + lte["site_solar_capex_cny"]
+    )
+    assert (~tower & on).any() and (~tower & ~on).any()
 
 
 def scenarios_policy_take_up() -> float:

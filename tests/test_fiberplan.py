@@ -48,7 +48,7 @@ def synth_plan(synth_region_dir):
     sc = scenarios.load_scenario(set_values={"policy.coverage_target": 1.0})
     opts = costs.build_options(region, sc.config.policy, sc.config.radio)
     policy = scenarios.policy_for(sc.config)
-    plan = optimize.plan(opts.table, opts.sites[["site_id", "cost"]], policy)
+    plan = optimize.plan(opts.table, opts.sites[["site_id", "cost", "capacity_mbps"]], policy)
     return opts, policy, plan
 
 
@@ -163,7 +163,7 @@ def test_design_reports_its_own_objective_and_a_valid_bound(synth_plan):
 def test_design_bound_holds_under_min_subsidy(synth_plan):
     opts, policy, _ = synth_plan
     policy = dataclasses.replace(policy, objective="min_subsidy")
-    plan = optimize.plan(opts.table, opts.sites[["site_id", "cost"]], policy)
+    plan = optimize.plan(opts.table, opts.sites[["site_id", "cost", "capacity_mbps"]], policy)
     fd = fiberplan.design(plan, opts, policy, catalog.load_catalog(), iterations=1)
     _check_honest(fd, plan, policy)
 

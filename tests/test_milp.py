@@ -118,7 +118,19 @@ def test_start_is_kept_when_the_solver_has_nothing_better(solver: str) -> None:
     assert result.start_objective == pytest.approx(problem.c @ x0)
     assert result.objective <= result.start_objective + 1e-6
     if seen[0] is None:  # the LP relaxation did not finish: the start is all there is
-        assert math.isnan(result.lp_objective) and result.x is x0
+        assert math.isnan(result.lp_objective)
+        np.testing.assert_array_equal(result.x, x0)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_start_that_breaks_a_row_is_never_the_answer(solver: str) -> None:
+    """All three items overfill the knapsack (weight 6 > 5) but are worth 12 > 9: the start must
+    be dropped, not kept as "better than the solver's"."""
+    result = milp.solve(knapsack(), solver=solver, lp_first=True, start=np.ones(3))
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(9.0)
+    np.testing.assert_allclose(result.x, [1.0, 1.0, 0.0])
+    assert math.isnan(result.start_objective)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

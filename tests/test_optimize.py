@@ -124,6 +124,10 @@ def brute_force(
             ].sum() - 1e-9
     if policy.budget is not None:
         feasible &= cost <= policy.budget + 1e-9
+    if "demand_mbps" in opts and "capacity_mbps" in sites:
+        demand = np.where(on, opts["demand_mbps"].to_numpy()[idx], 0.0)
+        for j, cap in enumerate(sites["capacity_mbps"].to_numpy(dtype=float)):
+            feasible &= (demand * (site_code[idx] == j)).sum(axis=1) <= cap + 1e-9
     if not feasible.any():
         return {"objective": math.nan}
     if policy.objective == "max_coverage":
@@ -195,6 +199,42 @@ def test_min_cost_with_budget_and_districts_matches_brute_force(seed: int) -> No
         assert plan.attrs["status"] == "optimal"
         assert plan.attrs["objective"] == pytest.approx(expected)
         check_plan(plan, options, sites, policy)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_site_capacity_matches_brute_force(seed: int) -> None:
+    """Busy-hour demand on a site never exceeds its capacity (capacity[s] rows), and the optimum
+    is the enumerated one, under a coverage target and under max_coverage."""
+    options, sites = random_instance(seed, n_villages=5, n_sites=2)
+    rng = np.random.default_rng(100 + seed)
+    options["demand_mbps"] = np.where(
+        options["site_id"] != "", rng.uniform(10, 60, len(options)), 0
+    )
+    sites["capacity_mbps"] = rng.uniform(40, 120, len(sites))
+    for policy in (exact(coverage_target=0.6), exact(objective="max_coverage", budget=150.0)):
+        plan = optimize.plan(options, sites, policy)
+        ref = brute_force(options, sites, policy)
+        if math.isnan(ref["objective"]):
+            assert plan.attrs["status"] == "infeasible"
+            continue
+        assert plan.attrs["status"] == "optimal"
+        if policy.objective == "max_coverage":
+            covered = plan.attrs["coverage_share"] * float(plan["weight"].sum())
+            assert covered == pytest.approx(ref["objective"])
+            assert plan.attrs["total_cost"] == pytest.approx(ref["cost"])
+        else:
+            assert plan.attrs["objective"] == pytest.approx(ref["objective"], abs=1e-6)
+        check_plan(plan, options, sites, policy)
+        chosen = options.set_index(["village_id", "option_id"]).loc[
+            [
+                (v, o)
+                for v, o in zip(plan["village"].values, plan["option_id"].values, strict=True)
+                if o
+            ]
+        ]
+        load = chosen.groupby("site_id")["demand_mbps"].sum().drop("", errors="ignore")
+        cap = sites.set_index("site_id")["capacity_mbps"]
+        assert (load <= cap.reindex(load.index) + 1e-9).all()
 
 
 @pytest.mark.parametrize("seed", range(8))

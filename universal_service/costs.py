@@ -32,6 +32,7 @@ TABLE_COLUMNS = (
     "opex_npv",
     "last_mile_capex",
     "last_mile_npv",
+    "demand_mbps",
     "revenue_npv",
     "tariff_monthly",
     "affordable_monthly",
@@ -230,8 +231,14 @@ def build_options(
     busy = float(catalog.meta.get("busy_hour_mbps_per_subscriber", 0.0))
     subs = appraisal.subscribers(v["households"].to_numpy(float), policy.take_up)
     rows.append(_satellite_options(v[todo], catalog["satellite"], rate, horizon, subs[todo] * busy))
+    table = _options_table(rows, v, policy, catalog, rate, horizon)
+    # a 4G option whose village alone needs more than its site can carry is not an option
+    cap = site_table.set_index("site_id")["capacity_mbps"].reindex(table["site_id"]).to_numpy()
+    over = (table["site_id"] != "").to_numpy() & (table["demand_mbps"].to_numpy() > cap)
+    if over.any():
+        table = table[~over].reset_index(drop=True)
     return Options(
-        _options_table(rows, v, policy, catalog, rate, horizon),
+        table,
         site_table,
         v,
         cov.reset_index(drop=True),
@@ -628,6 +635,52 @@ def last_mile(
     return capex, npv
 
 
+def lte_capacity(
+    technology: np.ndarray,
+    subscribers: np.ndarray,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Busy-hour demand of each 4G option on its site and the price of carrying it.
+
+    Demand is subscribers x the catalog's ``busy_hour_mbps_per_subscriber``; each Mbps is priced
+    at ``carrier_capex_cny`` over one carrier's capacity (:func:`universal_service.sites.
+    carrier_capacity_mbps`), bought on the equipment's life. The site's total load is bounded by
+    its ``capacity_mbps`` in the plan's MILP (``capacity[s]`` rows). Other technologies and
+    catalogs without capacity keys: zero.
+
+    Parameters
+    ----------
+    technology : numpy.ndarray
+        Each option's technology.
+    subscribers : numpy.ndarray
+        The option's village's subscribers.
+    catalog : Catalog
+    rate, horizon : float, int
+        Discount rate [1/yr] and horizon [yr].
+
+    Returns
+    -------
+    (demand_mbps, capex, capex_npv) : tuple of numpy.ndarray
+        Demand [Mbps], capacity capex [CNY] and its NPV with replacements [CNY].
+    """
+    tech = np.asarray(technology).astype(str)
+    n = len(tech)
+    lte = catalog["lte"]
+    carrier = sites.carrier_capacity_mbps(lte)
+    busy = float(catalog.meta.get("busy_hour_mbps_per_subscriber", 0.0))
+    if carrier is None or busy <= 0 or "carrier_capex_cny" not in lte:
+        return np.zeros(n), np.zeros(n), np.zeros(n)
+    is_lte = tech == "lte"
+    demand = np.where(is_lte, np.asarray(subscribers, float) * busy, 0.0)
+    capex = demand * float(lte["carrier_capex_cny"]) / carrier
+    npv = appraisal.npv(
+        capex, 0.0, rate=rate, horizon_years=horizon, lifetime_years=lte["lifetime_years"]
+    )
+    return demand, capex, np.where(is_lte, npv, 0.0)
+
+
 def _options_table(
     rows: list[pd.DataFrame],
     v: gpd.GeoDataFrame,
@@ -656,6 +709,16 @@ def _options_table(
     table["last_mile_npv"] = lm_npv
     table["capex"] = table["capex"] + lm_capex
     table["capex_npv"] = table["capex_npv"] + lm_npv
+    demand, cap_capex, cap_npv = lte_capacity(
+        table["technology"].to_numpy(),
+        appraisal.subscribers(hh, policy.take_up),
+        catalog,
+        rate,
+        horizon,
+    )
+    table["demand_mbps"] = demand
+    table["capex"] = table["capex"] + cap_capex
+    table["capex_npv"] = table["capex_npv"] + cap_npv
     table["cost"] = table["capex_npv"] + table["opex_npv"]
     vi = v.set_index("village_id").reindex(table["village_id"])
     existing = (table["technology"] == "existing").to_numpy()

@@ -392,7 +392,7 @@ def design(
     prices = (fib, rate, horizon)
     pops = sorted(n for n in G.nodes if str(n).startswith("p:"))
     table = options.table
-    keep = [c for c in ("site_id", "cost", "capex") if c in options.sites.columns]
+    keep = [c for c in ("site_id", "cost", "capex", "capacity_mbps") if c in options.sites.columns]
     sites = options.sites[keep]
     sense = -1.0 if policy.objective == "max_coverage" else 1.0
     history = []

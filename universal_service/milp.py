@@ -262,7 +262,8 @@ def _solve_mip(
             return
     x0 = start(lp.x) if callable(start) else start
     if x0 is not None:
-        x0 = np.asarray(x0, dtype=float)
+        x0 = _integral(problem, np.asarray(x0, dtype=float))  # a start that breaks a row is dropped
+    if x0 is not None:
         out.start_objective = _value(problem, x0)
     remaining = deadline - time.perf_counter()
     if not lp_first or (lp.status == "optimal" and remaining > 0):

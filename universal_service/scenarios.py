@@ -483,7 +483,7 @@ def run(
         progress("options")
     t0 = time.perf_counter()
     policy = policy_for(cfg)
-    sites = opts.sites[["site_id", "cost", "kind", "capex"]]
+    sites = opts.sites[["site_id", "cost", "kind", "capex", "capacity_mbps"]]
     plan = optimize.plan(opts.table, sites, policy, start=start)
     t["optimize_s"] = time.perf_counter() - t0
     if progress:

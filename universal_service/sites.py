@@ -43,6 +43,26 @@ def hop_capex(length_km: np.ndarray, mw: dict[str, Any]) -> np.ndarray:
     return np.where(cls < classes.size, prices[np.minimum(cls, classes.size - 1)], np.inf)
 
 
+def carrier_capacity_mbps(lte: dict[str, Any]) -> float | None:
+    """Busy-hour capacity of one 4G carrier on all of a site's sectors [Mbps], or None when the
+    catalog states no capacity (``spectral_efficiency_bps_per_hz`` x ``carrier_bandwidth_mhz`` x
+    ``sectors``).
+
+    Parameters
+    ----------
+    lte : dict
+        The catalog's ``lte`` table.
+
+    Returns
+    -------
+    float or None
+    """
+    keys = ("spectral_efficiency_bps_per_hz", "carrier_bandwidth_mhz", "sectors")
+    if not all(k in lte for k in keys):
+        return None
+    return float(lte[keys[0]]) * float(lte[keys[1]]) * float(lte[keys[2]])
+
+
 def hubs(region: Region) -> pd.DataFrame:
     """Microwave hub candidates: fiber PoPs (at :data:`POP_MAST_HEIGHT_M`) and existing towers.
 
@@ -187,12 +207,18 @@ def site_costs(
     -------
     pandas.DataFrame
         ``candidates`` plus ``backhaul`` (fiber/microwave/none), ``capex`` (mast and power [CNY]),
-        ``backhaul_npv`` and ``cost`` (NPV [CNY]; ``inf`` without backhaul).
+        ``capacity_mbps`` (busy-hour capacity with every carrier [Mbps]; inf when the catalog
+        states none), ``backhaul_npv`` and ``cost`` (NPV [CNY]; ``inf`` without backhaul).
     """
     lte, mw = catalog["lte"], catalog["microwave"]
     s = candidates.copy()
     mast = np.where(s["kind"] == "tower", lte["site_upgrade_capex_cny"], lte["site_new_capex_cny"])
-    solar = np.where(s["electrified"].to_numpy(bool), 0.0, lte["site_solar_capex_cny"])
+    on_grid = s["electrified"].to_numpy(bool)
+    solar = np.where(on_grid, 0.0, lte["site_solar_capex_cny"])
+    # a new mast where the village has grid power is connected to it; a tower already is
+    grid = np.where(
+        on_grid & (s["kind"] != "tower").to_numpy(), float(lte.get("site_grid_capex_cny", 0.0)), 0.0
+    )
     fiber_npv = _fiber_backhaul_npv(s, G, routes, slope, dem, catalog, rate, horizon)
     # microwave backhaul to the nearest PoP
     px, py = region.pops.geometry.x.to_numpy(), region.pops.geometry.y.to_numpy()
@@ -224,8 +250,10 @@ def site_costs(
     backhaul_npv = np.minimum(fiber_npv, mw_npv)
     s["backhaul"] = np.where(fiber_npv <= mw_npv, "fiber", "microwave")
     s.loc[~np.isfinite(backhaul_npv), "backhaul"] = "none"
-    site_npv = site_npv_by_component(s["kind"].to_numpy(), mast, solar, lte, rate, horizon)
-    s["capex"] = mast + solar
+    site_npv = site_npv_by_component(s["kind"].to_numpy(), mast, solar, lte, rate, horizon, grid)
+    s["capex"] = mast + solar + grid
+    carrier = carrier_capacity_mbps(lte)
+    s["capacity_mbps"] = np.inf if carrier is None else carrier * float(lte["max_carriers"])
     s["backhaul_npv"] = backhaul_npv
     s["cost"] = site_npv + backhaul_npv
     return s
@@ -238,14 +266,16 @@ def site_npv_by_component(
     lte: dict[str, Any],
     rate: float,
     horizon: int,
+    grid_capex: np.ndarray | None = None,
 ) -> np.ndarray:
     """NPV of a 4G site's own cost, each component re-bought at the end of its own life [CNY].
 
     A new mast's capex splits into the structure (tower, shelter, civil works: the catalog's
     ``site_structure_share``, life ``site_structure_lifetime_years``) and the radio equipment
     (the rest, life ``lifetime_years``); a site on an existing tower buys equipment only; the
-    off-grid power system has life ``site_power_lifetime_years``; the site's opex runs every
-    year. A catalog without these keys keeps one life for the whole site.
+    off-grid power system has life ``site_power_lifetime_years``; a grid connection lasts as
+    long as the structure; the site's opex runs every year. A catalog without these keys keeps
+    one life for the whole site.
 
     Parameters
     ----------
@@ -253,6 +283,8 @@ def site_npv_by_component(
         ``"tower"`` (an existing tower, upgraded) or another candidate kind (a new mast).
     mast_capex, solar_capex : numpy.ndarray
         Capex of the mast (or upgrade) and of its solar power [CNY].
+    grid_capex : numpy.ndarray, optional
+        Capex of the connection to grid power [CNY] (none by default).
     lte : dict
         The catalog's ``lte`` entry.
     rate, horizon : float, int
@@ -270,6 +302,12 @@ def site_npv_by_component(
         + appraisal.npv(equipment, lte["site_opex_cny_per_year"], lifetime_years=life, **kw)
         + appraisal.npv(
             solar_capex, 0.0, lifetime_years=lte.get("site_power_lifetime_years", life), **kw
+        )
+        + appraisal.npv(
+            0.0 if grid_capex is None else np.asarray(grid_capex, float),
+            0.0,
+            lifetime_years=lte.get("site_structure_lifetime_years", life),
+            **kw,
         )
     )
 

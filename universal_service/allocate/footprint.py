@@ -176,7 +176,7 @@ class CoalitionCosts:
         log.info("allocation: costing footprint %s", sorted(key) or "(none)")
         region = footprint(self.region, key)
         opts = costs.build_options(region, self.policy_cfg, self.radio_cfg, self.catalog)
-        sites = opts.sites[["site_id", "cost", "kind", "capex"]]
+        sites = opts.sites[["site_id", "cost", "kind", "capex", "capacity_mbps"]]
         quality = {
             t: int(self.catalog[t]["quality"]) for t in ("fiber", "microwave", "lte", "satellite")
         }

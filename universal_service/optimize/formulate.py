@@ -111,6 +111,29 @@ def add_link_constraints(model: Formulation, inst: Instance) -> None:
     )
 
 
+def add_capacity_constraints(model: Formulation, inst: Instance) -> None:
+    """``capacity[s]``: the busy-hour demand of the options served from site ``s`` is at most its
+    capacity when built: ``sum_o d[o] x[v,o] - cap[s] y[s] <= 0`` [Mbps], for the sites whose
+    options could overload them."""
+    if inst.demand is None or inst.site_capacity is None:
+        return
+    opts = np.flatnonzero((inst.site >= 0) & (inst.demand > 0))
+    if len(opts) == 0:
+        return
+    load = np.bincount(inst.site[opts], weights=inst.demand[opts], minlength=len(inst.site_ids))
+    tight = np.flatnonzero(load > inst.site_capacity + 1e-9)
+    if len(tight) == 0:
+        return
+    row_of = np.full(len(inst.site_ids), -1, dtype=np.int64)
+    row_of[tight] = np.arange(len(tight))
+    mine = opts[row_of[inst.site[opts]] >= 0]
+    rows = np.r_[row_of[inst.site[mine]], np.arange(len(tight))]
+    cols = np.r_[mine, model.y_col[tight]]
+    vals = np.r_[inst.demand[mine], -inst.site_capacity[tight]]
+    names = [f"capacity[{s}]" for s in inst.site_ids[tight]]
+    model.add_rows(names, -np.inf, 0.0, rows, cols, vals)
+
+
 def add_coverage_constraints(model: Formulation, inst: Instance, policy: Policy) -> None:
     """``coverage`` and ``coverage[d]``: covered weight of the chosen options >= target x group weight.
 
@@ -198,6 +221,7 @@ def build_formulation(inst: Instance, policy: Policy) -> Formulation:
 
         one[v]        sum_o x[v,o] <= 1                                  every village with an option
         link[v,o]     x[v,o] - y[s(o)] <= 0                              every option that needs a site
+        capacity[s]   sum d_o x[v,o] - cap_s y[s] <= 0   (o at s)        sites the options could overload
         coverage      sum w_v x[v,o] >= target * W        (covered o)    when ``coverage_target`` is set
         coverage[d]   sum_{v in d} w_v x[v,o] >= t_d * W_d (covered o)   per ``district_targets`` entry
         budget        sum m_o x[v,o] + sum m_s y[s] <= budget            when ``budget`` is set
@@ -223,6 +247,7 @@ def build_formulation(inst: Instance, policy: Policy) -> Formulation:
     add_choice_variables(model, inst)
     add_one_option_constraints(model, inst, policy)
     add_link_constraints(model, inst)
+    add_capacity_constraints(model, inst)
     add_coverage_constraints(model, inst, policy)
     add_budget_constraint(model, inst, policy)
     set_objective(model, inst, policy)

@@ -117,7 +117,8 @@ def greedy_choice(
 def evaluate(
     inst: Instance, choice: np.ndarray, policy: Policy, sites_shared: bool = True
 ) -> dict[str, object]:
-    """Cost, coverage and feasibility of a per-village choice (-1: unserved).
+    """Cost, coverage and feasibility of a per-village choice (-1: unserved); a built site loaded
+    beyond its capacity is a violation (``capacity[site]``) like a missed target.
 
     With ``sites_shared`` a site used by several villages is paid once (the plan's accounting);
     otherwise every option pays its site alone (the baseline's). ``budget_spent`` is the money
@@ -142,6 +143,14 @@ def evaluate(
     problems = [name for name, bad in zip(t.names, short, strict=True) if bad]
     if policy.budget is not None and spent > policy.budget + TOL * max(1.0, policy.budget):
         problems.append("budget")
+    if sites_shared and inst.demand is not None and inst.site_capacity is not None and len(used):
+        load = np.bincount(
+            inst.site[opt][inst.site[opt] >= 0],
+            weights=inst.demand[opt][inst.site[opt] >= 0],
+            minlength=len(inst.site_ids),
+        )
+        over = np.flatnonzero(load > inst.site_capacity * (1 + TOL) + TOL)
+        problems += [f"capacity[{inst.site_ids[k]}]" for k in over]
     return {
         "total_cost": total_cost,
         "total_net_cost": total_net,
@@ -330,6 +339,8 @@ def incumbent(
             continue
         choice = improve_plan(inst, policy, choice)
         ev = evaluate(inst, choice, policy)
+        if ev["violated"]:  # the local moves know nothing of site capacity
+            continue
         value = model.sense * objective_value(inst, ev, policy)
         if value < best_value:
             best, best_value = choice, value

@@ -172,7 +172,9 @@ class Instance:
     ``option_village`` and ``site`` are integer codes into ``village_ids`` and ``site_ids`` (site -1:
     the option needs no shared site). ``village_weight`` is the coverage weight after
     ``coverage_basis``. Costs are NPV [CNY]; ``capex`` is undiscounted [CNY] (NaN when the table
-    has none); ``subsidy`` is each option's subsidy without any site share [CNY].
+    has none); ``subsidy`` is each option's subsidy without any site share [CNY]. ``demand`` is the
+    busy-hour load an option puts on its site [Mbps] and ``site_capacity`` what a site can carry
+    [Mbps] (inf: no limit); both None when the tables have no ``demand_mbps`` / ``capacity_mbps``.
     """
 
     village_ids: np.ndarray
@@ -191,6 +193,8 @@ class Instance:
     capex: np.ndarray | None = None
     subsidy: np.ndarray | None = None
     site_capex: np.ndarray | None = None
+    demand: np.ndarray | None = None
+    site_capacity: np.ndarray | None = None
     n_removed_quality: int = 0
     n_removed_dominated: int = 0
 
@@ -211,6 +215,7 @@ class Instance:
             "quality",
             "capex",
             "subsidy",
+            "demand",
         )
         kept = {name: getattr(self, name)[keep] for name in opt if getattr(self, name) is not None}
         return dataclasses.replace(self, **kept, **changes)
@@ -229,15 +234,19 @@ def _flag(problems: list[str], index: pd.Index, mask: np.ndarray, message: str) 
         problems.append(f"options, {format_rows(index[mask])}: {message}")
 
 
-def _validate_sites(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _validate_sites(
+    sites: pd.DataFrame,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Sorted site ids, their NPV costs and capex [CNY] (capex NaN when the table has no ``capex``
-    column); raise InputDataError naming every problem."""
+    column) and capacities [Mbps] (None without ``capacity_mbps``); raise InputDataError naming
+    every problem."""
     if not isinstance(sites, pd.DataFrame):
         raise InputDataError(
             f"sites: expected a pandas DataFrame (site_id, cost [CNY]); got {type(sites).__name__}"
         )
     if len(sites) == 0:
-        return np.array([], dtype=object), np.array([], dtype=float), np.array([], dtype=float)
+        empty = np.array([], dtype=float)
+        return np.array([], dtype=object), empty, empty, None
     missing = [c for c in ("site_id", "cost") if c not in sites.columns]
     if missing:
         raise InputDataError(
@@ -268,10 +277,19 @@ def _validate_sites(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
             problems.append(
                 f"sites, {format_rows(sites.index[bad])}: capex must be a finite amount >= 0 [CNY] (got {capex[bad][:5].tolist()})"
             )
+    capacity = None
+    if "capacity_mbps" in sites.columns:
+        capacity = pd.to_numeric(sites["capacity_mbps"], errors="coerce").to_numpy(dtype=float)
+        bad = np.isnan(capacity) | (capacity < 0)
+        if bad.any():
+            problems.append(
+                f"sites, {format_rows(sites.index[bad])}: capacity_mbps must be >= 0 [Mbps] "
+                f"(inf: no limit; got {capacity[bad][:5].tolist()})"
+            )
     if problems:
         raise InputDataError(problems)
     order = np.argsort(ids, kind="stable")
-    return ids[order], cost[order], capex[order]
+    return ids[order], cost[order], capex[order], None if capacity is None else capacity[order]
 
 
 def _check_options_table(options: pd.DataFrame, policy: Policy) -> None:
@@ -372,6 +390,9 @@ def _read_columns(options: pd.DataFrame, problems: list[str]) -> dict[str, np.nd
         if "subsidy" in options.columns
         else np.maximum(net_cost, 0.0),
         "weight": _number(options, "weight", 1.0, False, problems),
+        "demand": _number(options, "demand_mbps", 0.0, False, problems)
+        if "demand_mbps" in options.columns
+        else None,
         "quality": _number(options, "quality", 0.0, True, problems),
     }
     cols["covered"] = _counts_as_covered(options, problems)
@@ -464,7 +485,7 @@ def prepare(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy) -> Insta
         negative or non-finite costs, unknown site ids, weights or districts that differ within a
         village, unknown districts in ``policy.district_targets``.
     """
-    site_ids, site_cost, site_capex = _validate_sites(sites)
+    site_ids, site_cost, site_capex, site_capacity = _validate_sites(sites)
     _check_options_table(options, policy)
     idx, problems = options.index, []
     cols = _read_columns(options, problems)
@@ -507,6 +528,8 @@ def prepare(options: pd.DataFrame, sites: pd.DataFrame, policy: Policy) -> Insta
         capex=cols["capex"][order],
         subsidy=cols["subsidy"][order],
         site_capex=site_capex,
+        demand=None if cols["demand"] is None else cols["demand"][order],
+        site_capacity=site_capacity,
     )
     if policy.min_quality is None:
         return inst
