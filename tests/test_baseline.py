@@ -119,3 +119,22 @@ def test_unsupported_names_the_villages_the_network_does_not_serve(region: io.Re
     lower = v.copy()
     lower["existing_service"] = "none"
     assert baseline.unsupported(dataclasses.replace(r, villages=lower), reach_km=-1.0).empty
+
+
+def test_validate_names_labels_the_network_does_not_support(region_copy: Path) -> None:
+    from typer.testing import CliRunner
+
+    from universal_service.cli import app
+
+    clean = CliRunner().invoke(app, ["validate", str(region_copy)])
+    assert clean.exit_code == 0 and "warnings" not in clean.output  # synthetic labels follow it
+    path = region_copy / "villages.gpkg"
+    v = gpd.read_file(path, layer="villages")
+    vid = v.loc[v["existing_service"] == "none", "village_id"].iloc[0]
+    v.loc[v["village_id"] == vid, "existing_service"] = "4g"
+    v.to_file(path, layer="villages", driver="GPKG")
+    res = CliRunner().invoke(app, ["validate", str(region_copy)])
+    assert res.exit_code == 0, res.output
+    assert "with 1 warnings" in res.output
+    assert f"{vid} '4g' (network: 'none')" in res.output
+    assert "towers.technology" in res.output  # the fix
