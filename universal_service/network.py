@@ -40,16 +40,17 @@ SAMPLE_SPACING_M = 100.0
 #: Floor on edge lengths [m] so that every edge weight is strictly positive (coincident points).
 MIN_EDGE_LENGTH_M = 1e-3
 #: How terrain and spur edges are routed: ``"raster"``, the least-cost path over the DEM's
-#: trench-multiplier surface (:mod:`universal_service.lcp`, scikit-image ``MCP_Geometric``), so
-#: that both the route's length and its difficulty come from the terrain; ``"straight"``, the
-#: straight line with the mean multiplier sampled along it (:func:`edge_multipliers`).
+#: fiber-cost surface (:func:`fiber_multiplier` per cell; :mod:`universal_service.lcp`,
+#: scikit-image ``MCP_Geometric``), so that both the route's length and its difficulty come from
+#: the terrain; ``"straight"``, the straight line with the mean multiplier sampled along it
+#: (:func:`edge_multipliers`).
 ROUTING = "raster"
 #: Edges longer than this stay straight under ``routing="raster"`` [m]: the long Delaunay edges
 #: across the hull of the villages and the long spurs to distant roads, which no village's route
 #: uses (the catalog's fiber reach is 40 km over several edges), would each cost a search over
 #: hundreds of square kilometres. ASSUMPTION, a computing limit, not a property of fiber.
 RASTER_MAX_EDGE_M = 15_000.0
-#: Cell size of the routing surface [m]: the trench-multiplier surface is averaged over blocks of
+#: Cell size of the routing surface [m]: the fiber-cost surface is averaged over blocks of
 #: DEM cells to about this size before the least-cost search (two 90 m cells; five 30 m cells).
 #: ASSUMPTION: fiber routes are planned at about this resolution; finer costs proportionally
 #: more search time (about 4x per halving) for route lengths within a few percent.
