@@ -66,7 +66,7 @@ def test_app_ab_comparison(app_env):
     assert list(totals.index) == ["A: (base)", "B: austerity"]
     assert totals["status"].isin(["optimal", "feasible"]).all()
     # austerity spends at most its budget; the base scenario meets its 98% target
-    assert totals.loc["B: austerity", "total_cost"] <= 6.5e7 + 1e-3
+    assert totals.loc["B: austerity", "total_cost"] <= 8.5e7 + 1e-3
     assert totals.loc["A: (base)", "coverage_share"] >= 0.98 - 1e-9
 
 

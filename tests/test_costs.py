@@ -315,3 +315,24 @@ def scenarios_policy_take_up() -> float:
     from universal_service.schema import PolicyConfig
 
     return PolicyConfig().take_up
+
+
+def test_every_microwave_hop_pays_for_its_hubs_backhaul(synth_region_dir) -> None:
+    """PoPs and 4G towers feed a hop as they stand; a 2G/3G mast feeds one only through its
+    candidate 4G site, whose cost carries the broadband backhaul and is paid once in the plan."""
+    region = io.load_region(synth_region_dir)
+    h = sites.hubs(region).set_index("hub_id")
+    tech = region.towers.set_index("tower_id")["technology"]
+    for tower_id, t in tech.items():
+        assert h.at[f"t:{tower_id}", "site_id"] == ("" if t == "4g" else f"t:{tower_id}")
+    assert (h.loc[h.index.str.startswith("p:"), "site_id"] == "").all()
+    opts = costs.build_options(region)
+    mw = opts.table[opts.table.technology == "microwave"]
+    free = mw[mw.site_id == ""]
+    assert (free.option_id == "microwave").all() and free.village_id.is_unique
+    narrow = {f"t:{t}" for t in tech[tech != "4g"].index}
+    assert not any(any(f"from {n}" in d for n in narrow) for d in free["detail"])
+    linked = mw[mw.site_id != ""]
+    assert len(linked) and set(linked.site_id) <= narrow & set(opts.sites.site_id)
+    assert (linked.option_id == "microwave@" + linked.site_id).all()
+    assert all(f"from {s}" in d for s, d in zip(linked.site_id, linked.detail, strict=True))

@@ -133,6 +133,24 @@ def test_a_start_that_breaks_a_row_is_never_the_answer(solver: str) -> None:
     assert math.isnan(result.start_objective)
 
 
+def test_highs_reported_objective_is_checked_against_its_solution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS 1.16 once reported "Optimal" with an objective that was not its solution's (a
+    fractional MIP start completed wrongly): such a run proves nothing, so the result keeps the
+    solution at its true value, drops the solver's bound and is not "optimal"."""
+    h = milp._highs(knapsack(), milp._highs_settings(10.0, 0.0, 1, 0, {}))
+    run = milp._highs_mip(h, 10.0, None)
+    assert run.status == "optimal" and run.objective == pytest.approx(9.0)
+    assert milp._reported_value_matches(h, run.x, 9.0)
+    assert not milp._reported_value_matches(h, run.x, 8.9)
+    monkeypatch.setattr(milp, "_reported_value_matches", lambda *a: False)
+    result = milp.solve(knapsack(), mip_gap=0.0, lp_first=True)
+    assert result.status == "time_limit" and "not its solution's" in result.message
+    assert result.objective == pytest.approx(9.0)
+    assert result.bound == pytest.approx(32 / 3)  # the LP relaxation's bound only
+
+
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_time_limited_solve_reports_time_limit(solver: str) -> None:
     result = milp.solve(facility_location(), solver=solver, time_limit_s=1e-3)

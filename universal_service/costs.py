@@ -232,6 +232,10 @@ def build_options(
     subs = appraisal.subscribers(v["households"].to_numpy(float), policy.take_up)
     rows.append(_satellite_options(v[todo], catalog["satellite"], rate, horizon, subs[todo] * busy))
     table = _options_table(rows, v, policy, catalog, rate, horizon)
+    # a hop from a hub whose site cannot be built (no backhaul) is not an option
+    built = (table["site_id"] == "") | table["site_id"].isin(set(site_table["site_id"]))
+    if not built.all():
+        table = table[built.to_numpy()].reset_index(drop=True)
     # a 4G option whose village alone needs more than its site can carry is not an option
     cap = site_table.set_index("site_id")["capacity_mbps"].reindex(table["site_id"]).to_numpy()
     over = (table["site_id"] != "").to_numpy() & (table["demand_mbps"].to_numpy() > cap)
@@ -413,7 +417,13 @@ def _microwave_options(
     radio_cfg: RadioConfig,
     n_nearest: int = 3,
 ) -> pd.DataFrame:
-    """One microwave option per village: the cheapest feasible hop to one of its nearest hubs."""
+    """Microwave options: hops from each village to its nearest hubs (:func:`sites.hubs`).
+
+    Per village, one option ``microwave`` (the cheapest feasible hop from a hub whose backhaul
+    is already broadband) and one ``microwave@<site_id>`` per nearby hub that needs its site
+    built first (the option carries that ``site_id``, so the site and its backhaul are paid once
+    in the plan however many hops use it).
+    """
     if len(v) == 0 or len(hubs) == 0:
         return pd.DataFrame()
     vx, vy = v.geometry.x.to_numpy(), v.geometry.y.to_numpy()
@@ -440,19 +450,27 @@ def _microwave_options(
     feasible = np.array(hop["feasible"], dtype=bool) & np.isfinite(radio_capex)
     electrified = v["electrified"].to_numpy(bool)[vi]
     capex = radio_capex + mw["capex_cny"] + np.where(electrified, 0.0, mw["solar_capex_cny"])
+    hub_site = hubs["site_id"].to_numpy(str) if "site_id" in hubs else np.full(len(hubs), "")
     df = pd.DataFrame(
-        {"vi": vi, "hub": hubs["hub_id"].to_numpy()[hi], "capex": capex, "length_km": length_km}
+        {
+            "vi": vi,
+            "hub": hubs["hub_id"].to_numpy()[hi],
+            "site": hub_site[hi],
+            "capex": capex,
+            "length_km": length_km,
+        }
     )[feasible]
     if df.empty:
         return pd.DataFrame()
-    df = df.sort_values(["vi", "capex", "hub"]).drop_duplicates("vi")
+    df = df.sort_values(["vi", "site", "capex", "hub"]).drop_duplicates(["vi", "site"])
     lt = mw["lifetime_years"]
+    site = df["site"].to_numpy(str)
     return pd.DataFrame(
         {
             "village_id": v["village_id"].to_numpy()[df["vi"].to_numpy()],
-            "option_id": "microwave",
+            "option_id": np.where(site == "", "microwave", np.char.add("microwave@", site)),
             "technology": "microwave",
-            "site_id": "",
+            "site_id": site,
             "capex": df["capex"].to_numpy(),
             "opex_per_year": float(mw["opex_cny_per_year"]),
             "capex_npv": appraisal.npv(

@@ -267,7 +267,7 @@ def _solve_mip(
         out.start_objective = _value(problem, x0)
     remaining = deadline - time.perf_counter()
     if not lp_first or (lp.status == "optimal" and remaining > 0):
-        run = backend.mip(remaining, x0, lp.x)
+        run = backend.mip(remaining, x0)
     else:  # the MILP's root would need the same LP: no point starting it
         run = _Run("time_limit", f"LP relaxation stopped: {lp.termination}")
     out.status, out.message = run.status, run.termination
@@ -420,18 +420,19 @@ def _highs_status(h: highspy.Highs) -> tuple[str, str]:
     return ("time_limit", text) if status in limits else ("error", text)
 
 
-def _highs_mip(
-    h: highspy.Highs, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None = None
-) -> _Run:
-    """Run the MILP on a loaded ``Highs``, seeded with the LP relaxation and the start.
+def _highs_mip(h: highspy.Highs, time_limit: float, start: np.ndarray | None) -> _Run:
+    """Run the MILP on a freshly loaded ``Highs``, offered the start.
 
-    HiGHS keeps the last solution it holds as a MIP start and completes a fractional one with a small
-    sub-MIP (option ``mip_max_start_nodes``), which finds good solutions early; ``lp_x`` (for a fresh
-    ``Highs``) is passed with ``setSolution`` for that. ``start`` is offered through the user-solution
-    callback once branch and bound has processed a node, not with ``setSolution``: an incumbent
-    present during the root makes HiGHS 1.16's central rounding run conflict analysis against the
-    dense objective cutoff for many minutes on large models (measured on a generated 100k-option
-    model: no stop within 6 min with it, optimal in 8 s without it).
+    ``start`` is offered through the user-solution callback once branch and bound has processed a
+    node, not with ``setSolution``: an incumbent present during the root makes HiGHS 1.16's central
+    rounding run conflict analysis against the dense objective cutoff for many minutes on large
+    models (measured on a generated 100k-option model: no stop within 6 min with it, optimal in 8 s
+    without it). The LP relaxation's fractional solution is not given as a start either (HiGHS
+    completes one with a sub-MIP): on the bundled region with every hop's backhaul paid, HiGHS
+    1.16 completed it to a plan whose reported objective (173.8 M) was not its value (182.8 M),
+    cut off everything above it and stopped at the root with "Optimal"; without it, the
+    optimum is 175.3 M. So the MILP also never runs on the ``Highs`` that solved the LP, which
+    keeps that solution, and :func:`_reported_value_matches` checks every answer.
     """
     h.setOptionValue("solve_relaxation", False)
     h.setOptionValue("time_limit", max(time_limit, 1e-3))
@@ -442,11 +443,6 @@ def _highs_mip(
             event.data_in.setSolution(start)  # sets user_solution and user_has_solution
             offered.append(True)
 
-    if lp_x is not None:
-        relaxed = highspy.HighsSolution()
-        relaxed.col_value = lp_x
-        relaxed.value_valid = True
-        h.setSolution(relaxed)
     if start is not None:
         h.cbMipUserSolution.subscribe(offer)
     h.run()
@@ -457,6 +453,15 @@ def _highs_mip(
     x = np.asarray(h.getSolution().col_value) if info.primal_solution_status == 2 else None
     if status == "optimal" and x is None:  # pragma: no cover - defensive
         status = "error"
+    if x is not None and not _reported_value_matches(h, x, info.objective_function_value):
+        # the solver's own objective is not its solution's: its bound and status prove nothing
+        return _Run(
+            "time_limit" if status in ("optimal", "time_limit") else status,
+            f"{text}; HiGHS reported an objective that is not its solution's, so its bound is unused",
+            x,
+            math.nan,
+            math.nan,
+        )
     return _Run(
         status,
         text,
@@ -464,6 +469,13 @@ def _highs_mip(
         info.objective_function_value if x is not None else math.nan,
         info.mip_dual_bound,
     )
+
+
+def _reported_value_matches(h: highspy.Highs, x: np.ndarray, reported: float) -> bool:
+    """Whether the solver's reported objective is ``c @ x + offset`` of its solution (to 1e-6)."""
+    lp = h.getLp()
+    value = float(np.asarray(lp.col_cost_) @ x) + float(lp.offset_)
+    return abs(value - reported) <= 1e-6 * max(1.0, abs(value))
 
 
 def _child_main() -> None:
@@ -480,7 +492,7 @@ def _child_main() -> None:
             pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
             out.flush()
 
-        problem, options, time_limit, start, lp_x = pickle.load(sys.stdin.buffer)
+        problem, options, time_limit, start = pickle.load(sys.stdin.buffer)
         h = _highs(problem, options)
 
         def improving(event: object) -> None:
@@ -490,7 +502,7 @@ def _child_main() -> None:
 
         h.cbMipImprovingSolution.subscribe(improving)
         send(("ready",))
-        send(("done", _highs_mip(h, time_limit, start, lp_x)))
+        send(("done", _highs_mip(h, time_limit, start)))
 
 
 #: How the guarded child is started: a fresh interpreter that imports only this module (a
@@ -504,7 +516,6 @@ def _guarded_mip(
     options: dict[str, object],
     time_limit: float,
     start: np.ndarray | None,
-    lp_x: np.ndarray | None,
 ) -> _Run:
     """The MILP in a child process, stopped ``GUARD_GRACE_S`` after its time limit if still running.
 
@@ -519,7 +530,7 @@ def _guarded_mip(
     best, bound, result = None, math.nan, None
     try:
         pickle.dump(
-            (unnamed, options, time_limit, start, lp_x),
+            (unnamed, options, time_limit, start),
             child.stdin,
             protocol=pickle.HIGHEST_PROTOCOL,
         )
@@ -583,10 +594,11 @@ class _HighsBackend:
         x = np.asarray(sol.col_value)
         return _Run(status, text, x, self.h.getInfo().objective_function_value, row_dual=dual)
 
-    def mip(self, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None) -> _Run:
+    def mip(self, time_limit: float, start: np.ndarray | None) -> _Run:
         if self.problem.n_cols < GUARD_COLS:
-            return _highs_mip(self.h, time_limit, start)  # self.h still holds the LP solution
-        return _guarded_mip(self.problem, self.options, time_limit, start, lp_x)
+            # a fresh Highs: self.h holds the LP solution, which HiGHS would take as a start
+            return _highs_mip(_highs(self.problem, self.options), time_limit, start)
+        return _guarded_mip(self.problem, self.options, time_limit, start)
 
 
 # ------------------------------------------------------------------------------------------ CBC, PuLP
@@ -718,7 +730,7 @@ class _CbcBackend:
         dual = np.array([sum(c.pi or 0.0 for c in row) for row in self.cons])
         return _Run("optimal", text, x, _value(self.problem, x), row_dual=dual)
 
-    def mip(self, time_limit: float, start: np.ndarray | None, lp_x: np.ndarray | None) -> _Run:
+    def mip(self, time_limit: float, start: np.ndarray | None) -> _Run:
         if start is not None:
             integer = np.asarray(self.problem.integrality, dtype=bool).tolist()
             for v, value, is_int in zip(self.vars, start.tolist(), integer, strict=True):

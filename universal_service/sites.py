@@ -63,8 +63,21 @@ def carrier_capacity_mbps(lte: dict[str, Any]) -> float | None:
     return float(lte[keys[0]]) * float(lte[keys[1]]) * float(lte[keys[2]])
 
 
+#: Tower technologies whose transmission can feed a broadband microwave hop as it stands: a 4G
+#: site already has broadband backhaul. A 2G/3G mast's few Mbps (E1s, narrowband microwave)
+#: cannot; a hop from one needs the mast upgraded first (:func:`hubs`).
+BROADBAND_HUB_TECHNOLOGIES = frozenset({"4g"})
+
+
 def hubs(region: Region) -> pd.DataFrame:
     """Microwave hub candidates: fiber PoPs (at :data:`POP_MAST_HEIGHT_M`) and existing towers.
+
+    Backhaul is paid for every hop: a PoP and a tower with broadband backhaul
+    (:data:`BROADBAND_HUB_TECHNOLOGIES`) feed a hop as they stand; any other tower feeds one only
+    once it is upgraded, so its ``site_id`` names its candidate 4G site (``"t:" + tower_id`` in
+    :func:`candidate_sites`), whose cost includes the broadband backhaul the hop rides on and is
+    paid once however many hops use it. A towers layer without ``technology`` is taken as
+    broadband.
 
     Parameters
     ----------
@@ -73,7 +86,8 @@ def hubs(region: Region) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``hub_id`` ("p:" PoP or "t:" tower id), ``x``, ``y`` [m, region CRS], ``height_m`` [m].
+        ``hub_id`` ("p:" PoP or "t:" tower id), ``x``, ``y`` [m, region CRS], ``height_m`` [m],
+        ``site_id`` (the site the hub needs built, "" when none).
     """
     p = pd.DataFrame(
         {
@@ -81,10 +95,16 @@ def hubs(region: Region) -> pd.DataFrame:
             "x": region.pops.geometry.x.to_numpy(),
             "y": region.pops.geometry.y.to_numpy(),
             "height_m": POP_MAST_HEIGHT_M,
+            "site_id": "",
         }
     )
     t = region.towers
     if len(t):
+        if "technology" in t:
+            tech = t["technology"].astype(str).str.lower()
+            broadband = tech.isin(BROADBAND_HUB_TECHNOLOGIES).to_numpy()
+        else:
+            broadband = np.ones(len(t), bool)
         p = pd.concat(
             [
                 p,
@@ -94,6 +114,7 @@ def hubs(region: Region) -> pd.DataFrame:
                         "x": t.geometry.x.to_numpy(),
                         "y": t.geometry.y.to_numpy(),
                         "height_m": t["height_m"].to_numpy(float),
+                        "site_id": np.where(broadband, "", "t:" + t["tower_id"].to_numpy(str)),
                     }
                 ),
             ],
