@@ -251,6 +251,34 @@ def build_options(
     )
 
 
+def reach_buffer_m(catalog: Catalog | None = None, radio_cfg: RadioConfig | None = None) -> float:
+    """The farthest any infrastructure can be from a village it serves [m].
+
+    The longest chain of links :func:`build_options` prices: a microwave hop (``max_hop_km``) to
+    a hub whose own backhaul is a fiber route or a hop (``site_backhaul_max_km``,
+    ``max_hop_km``); a 4G site within ``radio_cfg.max_range_m`` with the same backhaul; a fiber
+    route of at most ``max_route_km``. :meth:`universal_service.io.Region.subset` crops the DEM
+    and the infrastructure to the districts' bounds grown by this distance.
+
+    Parameters
+    ----------
+    catalog : Catalog, optional
+        Defaults to the bundled catalog.
+    radio_cfg : RadioConfig, optional
+
+    Returns
+    -------
+    float
+        Distance [m].
+    """
+    catalog = catalog or load_catalog()
+    radio_cfg = radio_cfg or RadioConfig()
+    fib, mw, lte = catalog["fiber"], catalog["microwave"], catalog["lte"]
+    backhaul_km = max(float(lte["site_backhaul_max_km"]), float(mw["max_hop_km"]))
+    first_km = max(float(mw["max_hop_km"]), radio_cfg.max_range_m / 1000.0)
+    return 1000.0 * max(float(fib["max_route_km"]), first_km + backhaul_km)
+
+
 def _village_attributes(
     region: Region, slope: xr.DataArray, policy: PolicyConfig, catalog: Catalog
 ) -> gpd.GeoDataFrame:

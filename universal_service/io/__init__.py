@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import xarray as xr
+from shapely import box as shapely_box
 
 from ..errors import InputDataError, rows_in
 from ..schema import ALIASES, LAT_NAMES, LAYERS, LON_NAMES, Column, LayerSpec
@@ -82,26 +83,59 @@ class Region:
     path: Path = Path(".")
     warnings: list[str] = field(default_factory=list)
 
-    def subset(self, district_ids: list[str]) -> Region:
-        """Return the region restricted to some districts (villages and district polygons).
+    def subset(self, district_ids: list[str], buffer_m: float | None = None) -> Region:
+        """Return the region restricted to some districts.
 
-        Infrastructure, operators and the DEM are kept whole: PoPs outside a district may still
-        serve it.
+        Parameters
+        ----------
+        district_ids : list of str
+            The districts kept (their villages and polygons).
+        buffer_m : float, optional
+            Crop the DEM and the infrastructure (PoPs, towers, roads) to the kept districts'
+            bounding box grown by this distance [m]: what lies farther cannot serve them (pass
+            the longest reach of any link, e.g. :func:`universal_service.costs.reach_buffer_m`).
+            By default every layer but villages and districts is kept whole.
+
+        Returns
+        -------
+        Region
+            A region sharing the unchanged layers with this one; ``meta["subset_of"]`` names
+            the districts' parent region when cropped.
         """
         keep = set(map(str, district_ids))
         v = self.villages[self.villages["district_id"].isin(keep)].copy()
         d = self.districts[self.districts["district_id"].isin(keep)].copy()
+        pops, towers, roads, dem = self.pops, self.towers, self.roads, self.dem
+        meta = dict(self.meta)
+        if buffer_m is not None and len(v):
+            x0, y0, x1, y1 = np.asarray(v.total_bounds, float)
+            if len(d):
+                dx0, dy0, dx1, dy1 = np.asarray(d.total_bounds, float)
+                x0, y0, x1, y1 = min(x0, dx0), min(y0, dy0), max(x1, dx1), max(y1, dy1)
+            b = float(buffer_m)
+            x0, y0, x1, y1 = x0 - b, y0 - b, x1 + b, y1 + b
+
+            def inside(g: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+                if not len(g):
+                    return g
+                return g[g.geometry.intersects(shapely_box(x0, y0, x1, y1))]
+
+            pops, towers, roads = inside(pops), inside(towers), inside(roads)
+            ys = dem["y"].to_numpy()
+            ysl = slice(y1, y0) if len(ys) > 1 and ys[0] > ys[-1] else slice(y0, y1)
+            dem = dem.sel(x=slice(x0, x1), y=ysl)
+            meta["subset_of"] = self.name
         return Region(
             self.name,
             self.crs,
             v,
             d,
-            self.pops,
-            self.towers,
-            self.roads,
+            pops,
+            towers,
+            roads,
             self.operators,
-            self.dem,
-            dict(self.meta),
+            dem,
+            meta,
             self.path,
             list(self.warnings),
         )

@@ -1,0 +1,137 @@
+"""Tests for the district decomposition (universal_service.districts) and Region.subset cropping."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from universal_service import catalog, costs, districts, io, optimize, scenarios, uncertainty
+from universal_service.errors import ScenarioError
+
+
+@pytest.fixture(scope="module")
+def setup(synth_region_dir):
+    region = io.load_region(synth_region_dir)
+    scenario = scenarios.load_scenario()
+    opts = [
+        districts.district_options(region, scenario, d)
+        for d in sorted(region.districts["district_id"])
+    ]
+    return region, scenario, opts
+
+
+@pytest.fixture(scope="module")
+def decomposed(setup):
+    region, scenario, opts = setup
+    return districts.plan_by_district(region, scenario, options=opts)
+
+
+def test_subset_with_a_buffer_crops_the_dem_and_the_infrastructure(synth_region_dir) -> None:
+    r = io.load_region(synth_region_dir)
+    whole = r.subset(["D01"])
+    assert whole.dem is r.dem and len(whole.pops) == len(r.pops)
+    cut = r.subset(["D01"], buffer_m=2_000.0)
+    vb, db = cut.villages.total_bounds, cut.districts.total_bounds  # the kept districts' extent
+    x0, y0 = min(vb[0], db[0]), min(vb[1], db[1])
+    x1, y1 = max(vb[2], db[2]), max(vb[3], db[3])
+    xs, ys = cut.dem["x"].values, cut.dem["y"].values
+    assert cut.dem.size < r.dem.size
+    assert xs.min() >= x0 - 2_000.0 - 1e-6 and xs.max() <= x1 + 2_000.0 + 1e-6
+    assert ys.min() >= y0 - 2_000.0 - 1e-6 and ys.max() <= y1 + 2_000.0 + 1e-6
+    for layer in (cut.pops, cut.towers):
+        if len(layer):
+            assert (layer.geometry.x >= x0 - 2_000.0).all() and (
+                layer.geometry.x <= x1 + 2_000.0
+            ).all()
+    assert cut.meta["subset_of"] == r.name and "subset_of" not in r.meta
+
+
+def test_reach_buffer_is_the_longest_chain_of_links() -> None:
+    cat = catalog.load_catalog()
+    radio = scenarios.load_scenario().config.radio
+    mw, lte = cat["microwave"], cat["lte"]
+    hop = max(mw["max_hop_km"], radio.max_range_m / 1000)
+    assert costs.reach_buffer_m(cat, radio) == pytest.approx(
+        1000
+        * max(
+            cat["fiber"]["max_route_km"], hop + max(lte["site_backhaul_max_km"], mw["max_hop_km"])
+        )
+    )
+
+
+def test_decomposed_plan_meets_the_target_with_a_valid_bound(setup, decomposed) -> None:
+    region, scenario, opts = setup
+    a = decomposed.attrs
+    target = scenario.config.policy.coverage_target
+    assert a["coverage_share"] >= target - 1e-9
+    assert a["bound"] <= a["objective"] + 1e-6
+    assert a["gap"] == pytest.approx((a["objective"] - a["bound"]) / a["objective"])
+    assert a["status"] == "optimal" and a["gap"] <= 0.005
+    t = decomposed.districts
+    assert t["npv_cost"].sum() == pytest.approx(a["objective"])
+    assert (t["covered_weight"] <= t["weight"] + 1e-9).all()
+    v = decomposed.villages()
+    assert v.index.is_unique and set(v["district_id"]) == set(t.index)
+    # the covered weight the districts report is what their villages' choices cover
+    w = pd.concat([o.table.drop_duplicates("village_id") for o in opts]).set_index("village_id")
+    covered_w = w["weight"].reindex(v.index[v["covered"].astype(bool)]).sum()
+    assert covered_w == pytest.approx(t["covered_weight"].sum())
+
+
+def test_bound_holds_against_the_decomposed_problem_solved_whole(setup, decomposed) -> None:
+    """A second method: every district's options in one MILP (sites kept apart per district)
+    under the region-wide target. Its optimum lies between the Lagrangian bound and the
+    decomposed plan's cost."""
+    region, scenario, opts = setup
+    tables, sites = [], []
+    for o in opts:
+        tables.append(
+            o.table.assign(
+                site_id=np.where(
+                    o.table["site_id"] == "", "", o.district + "/" + o.table["site_id"]
+                )
+            )
+        )
+        sites.append(o.sites.assign(site_id=o.district + "/" + o.sites["site_id"]))
+    policy = dataclasses.replace(scenarios.policy_for(scenario.config), mip_gap=1e-6)
+    whole = optimize.plan(
+        pd.concat(tables, ignore_index=True), pd.concat(sites, ignore_index=True), policy
+    )
+    assert whole.attrs["status"] == "optimal"
+    best = float(whole.attrs["total_npv_cost"])
+    a = decomposed.attrs
+    assert a["bound"] <= best * (1 + 1e-6)
+    assert best <= a["objective"] * (1 + 1e-6)
+
+
+def test_dask_gives_the_same_plan_as_the_serial_run(setup, decomposed) -> None:
+    region, scenario, opts = setup
+    with uncertainty.dask_client(workers=2) as client:
+        parallel = districts.plan_by_district(region, scenario, client=client, options=opts)
+    pd.testing.assert_frame_equal(parallel.villages(), decomposed.villages())
+    assert parallel.attrs["objective"] == pytest.approx(decomposed.attrs["objective"], rel=1e-12)
+    pd.testing.assert_frame_equal(parallel.prices, decomposed.prices)
+
+
+def test_without_a_target_each_district_plans_at_least_cost(setup) -> None:
+    region, _, opts = setup
+    scenario = scenarios.load_scenario(set_values={"policy.coverage_target": None})
+    dp = districts.plan_by_district(region, scenario, options=opts)
+    assert dp.prices.empty
+    assert dp.attrs["objective"] == pytest.approx(0.0, abs=1e-6)  # nothing needs building
+
+
+def test_a_budget_scenario_is_refused_with_the_reason(setup) -> None:
+    region, _, opts = setup
+    scenario = scenarios.load_scenario(
+        set_values={
+            "policy.budget_cny": 1e6,
+            "policy.objective": "max_coverage",
+            "policy.coverage_target": None,
+        }
+    )
+    with pytest.raises(ScenarioError, match="least cost only"):
+        districts.plan_by_district(region, scenario, options=opts)
