@@ -17,6 +17,8 @@ The pack holds what a national run needs and nothing else, so it never reads ``.
   ``adcode`` (6 digits), ``name``, ``province`` and ``province_adcode`` (6 digits), boundaries
   converted from GCJ-02 to WGS84 and simplified to :data:`SIMPLIFY_DEG`.
 - ``dem_12km.tif``: the 12 km relief of China (int16 m, EPSG:4326), copied as it is.
+- ``operators.csv``: the three operators with their 2016 revenue, profit and market share, the
+  same table as the bundled region's (``build.infrastructure.operators_table``).
 
 Coordinates in the sources are GCJ-02 (Amap); they are converted to WGS84 with
 :func:`universal_service.gcj02.gcj02_to_wgs84` before they are written.
@@ -32,7 +34,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
+
+# ``data/`` is the script's folder, so the package ``data/build`` imports as ``build``.
+from build import infrastructure, write
 
 from universal_service import gcj02
 
@@ -68,6 +74,8 @@ def build(shared: Path, out: Path) -> dict[str, object]:
     dict
         Counts of villages, townships, counties and provinces, and the pack's size [MB].
     """
+    # reproducible GeoPackages: GDAL stamps the current time into gpkg_contents otherwise
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": write.GPKG_TIMESTAMP})
     d = pd.read_csv(
         shared / "china-admin" / "divisions.csv.gz",
         dtype={"code": str, "parent": str, "ur_code": str},
@@ -117,6 +125,7 @@ def build(shared: Path, out: Path) -> dict[str, object]:
     townships.to_parquet(out / "townships.parquet", index=False, compression="zstd")
     counties.to_file(out / "counties.gpkg", layer="counties", driver="GPKG")
     shutil.copyfile(shared / "dem" / "china_12km.tif", out / "dem_12km.tif")
+    infrastructure.operators_table().to_csv(out / "operators.csv", index=False)
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     return {
         "villages": len(villages),

@@ -488,6 +488,66 @@ def sensitivity(
     typer.echo("wrote: " + ", ".join(str(p) for p in paths))
 
 
+@app.command()
+def national(
+    provinces: Annotated[
+        str | None,
+        typer.Option(help="Province adcodes, comma-separated (520000 = Guizhou); all if omitted"),
+    ] = None,
+    scenario: Annotated[
+        Path | None, typer.Option("--scenario", help="Scenario YAML (default: the baseline)")
+    ] = None,
+    counties: Annotated[
+        int | None, typer.Option(help="Only the first N counties of the provinces, by code", min=1)
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Dask worker processes (default: one per core; 0: serial)", min=0),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out/national"),
+) -> None:
+    """Plan every rural village of some provinces from the national pack (data/china): each
+    county built and costed on its own (in parallel on Dask), all coupled by the scenario's
+    coverage target; writes villages.parquet, plan.nc, counties.csv, provinces.csv, map.png."""
+    from . import national as nat
+    from . import nationalpack, outputs, scenarios, uncertainty
+
+    _absorb_highs_banner()
+    try:
+        outputs.check_out_dir(out, (*nat.OUTPUT_FILES, "failed.csv"))
+        sc = scenarios.load_scenario(scenario)
+        pack = nationalpack.load_pack()
+        wanted = [p.strip() for p in provinces.split(",") if p.strip()] if provinces else None
+        codes = pack.county_codes(wanted)[: counties or None]
+        parallel = scheduler is not None or (workers != 0 and len(codes) > 1 and _has_dask())
+        with (
+            uncertainty.dask_client(workers, scheduler)
+            if parallel
+            else contextlib.nullcontext() as client,
+            _progress(len(codes), "counties") as bar,
+        ):
+            result = nat.run(
+                sc,
+                wanted,
+                pack=pack,
+                client=client,
+                counties=codes,
+                progress=lambda _: bar.update(1),
+            )
+        paths = nat.write(result, pack, out, {"scenario": sc.name, "command": "national"})
+    except (InputDataError, ScenarioError, SolverError) as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(OSError(f"--out {out}: could not write the outputs ({exc}); free space or fix it."))
+    typer.echo(nat.format_summary(result))
+    typer.echo("wrote: " + ", ".join(str(p) for p in paths.values()))
+    if len(result.failed):
+        raise typer.Exit(code=1)
+
+
 def _has_dask() -> bool:
     """Whether Dask's ``distributed`` can be imported."""
     import importlib.util

@@ -50,6 +50,9 @@ DISTRICT_COLUMNS = (
 )
 #: Bisection stops when the price interval is this narrow, relative to its upper end.
 PRICE_RTOL = 1e-3
+#: The price [CNY per unit weight] at which a district keeps its existing service and builds
+#: nothing (existing options cost 0, so any positive price selects them).
+EXISTING_PRICE = 1e-6
 #: At most this many prices are tried.
 MAX_PRICES = 30
 
@@ -234,13 +237,7 @@ def plan_by_district(
     t0 = time.perf_counter()
     run = _mapper(client)
     policy = scenarios.policy_for(scenario.config)
-    if policy.objective != "min_cost" or policy.budget is not None or policy.district_targets:
-        raise ScenarioError(
-            f"scenario {scenario.name!r}: planning by district couples a region-wide coverage "
-            "target under least cost only (objective min_cost, no budget_cny, no "
-            f"district_targets; got objective {policy.objective}, budget {policy.budget}); "
-            "plan the region whole for this scenario"
-        )
+    check_policy(policy, scenario.name)
     catalog = catalog or load_catalog(scenario.catalog_path())
     names = sorted(region.districts["district_id"].astype(str))
     if options is None:
@@ -251,6 +248,57 @@ def plan_by_district(
             names,
             [catalog] * len(names),
         )
+    return couple(options, policy, client=client, gap_tol=gap_tol, t0=t0)
+
+
+def check_policy(policy: optimize.Policy, name: str) -> None:
+    """Refuse a policy whose coupling is not built (budget, district targets, other objectives).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the scenario and what to do.
+    """
+    if policy.objective != "min_cost" or policy.budget is not None or policy.district_targets:
+        raise ScenarioError(
+            f"scenario {name!r}: planning by district couples a region-wide coverage "
+            "target under least cost only (objective min_cost, no budget_cny, no "
+            f"district_targets; got objective {policy.objective}, budget {policy.budget}); "
+            "plan the region whole for this scenario"
+        )
+
+
+def couple(
+    options: Sequence[DistrictOptions],
+    policy: optimize.Policy,
+    *,
+    client: Any | None = None,
+    gap_tol: float = 0.005,
+    t0: float | None = None,
+) -> DistrictPlan:
+    """Couple costed districts under the policy's coverage target (see the module docstring).
+
+    Parameters
+    ----------
+    options : sequence of DistrictOptions
+        One per district (or county); empty tables are dropped.
+    policy : optimize.Policy
+        Checked by :func:`check_policy`; ``coverage_target`` couples the districts.
+    client : distributed.Client, optional
+    gap_tol : float, default 0.005
+        Relative gap at which the price search stops; the price subproblems are solved to
+        ``max(policy.mip_gap, gap_tol / 5)`` (their bounds stay valid at any gap).
+    t0 : float, optional
+        ``time.perf_counter()`` at the start, for ``attrs["seconds"]``.
+
+    Returns
+    -------
+    DistrictPlan
+    """
+    t0 = time.perf_counter() if t0 is None else t0
+    run = _mapper(client)
+    check_policy(policy, "(policy)")
+    sub_policy = dataclasses.replace(policy, mip_gap=max(policy.mip_gap, gap_tol / 5))
     options = [o for o in options if len(o.table)]
     weight = {
         o.district: float(o.table.drop_duplicates("village_id")["weight"].sum()) for o in options
@@ -260,7 +308,7 @@ def plan_by_district(
     prices: list[dict[str, float]] = []
 
     def at(price: float) -> list[dict[str, Any]]:
-        res = run(solve_at_price, options, [policy] * len(options), [price] * len(options))
+        res = run(solve_at_price, options, [sub_policy] * len(options), [price] * len(options))
         covered = sum(r["covered_weight"] for r in res)
         cost = sum(r["cost"] for r in res)
         dual = sum(r["bound"] for r in res) + price * target * total
@@ -271,6 +319,11 @@ def plan_by_district(
     if target is not None and total > 0:
         need = target * total * (1 - 1e-12)
         lo, hi = 0.0, _price_ceiling(options)
+        existing = sum(
+            float(o.table.loc[o.table["technology"] == "existing", "weight"].sum()) for o in options
+        )
+        if existing >= need:  # today's service meets the target: a token price keeps it
+            hi = EXISTING_PRICE
         res_hi = at(hi)
         # bisection (halving from the ceiling, then geometric) for the least price that covers
         while len(prices) < MAX_PRICES and hi - lo > PRICE_RTOL * hi:
@@ -278,7 +331,7 @@ def plan_by_district(
                 break  # even the ceiling price does not reach the target: it is unreachable
             primal = min(p["cost"] for p in prices if p["covered_weight"] >= need)
             dual = max(p["dual_bound"] for p in prices)
-            if primal - dual <= gap_tol * abs(primal):
+            if primal - dual <= gap_tol * max(abs(primal), 1.0):
                 break  # the cheapest covering choice seen is proved within the tolerance
             mid = hi / 2 if lo == 0.0 else math.sqrt(lo * hi)
             res = at(mid)

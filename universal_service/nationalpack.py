@@ -28,6 +28,7 @@ FILES = {
     "townships.parquet": ("code", "name", "lon", "lat"),
     "counties.gpkg": ("adcode", "name", "province", "province_adcode"),
     "dem_12km.tif": (),
+    "operators.csv": ("operator_id", "name", "revenue_cny"),
 }
 #: Digits of each level's code: province, county, township, village.
 CODE_DIGITS = {"province": 2, "county": 6, "township": 9, "village": 12}
@@ -47,6 +48,9 @@ class NationalPack:
         ``code`` (9 digits), ``name``, ``lon``, ``lat``.
     counties : geopandas.GeoDataFrame
         ``adcode``, ``name``, ``province``, ``province_adcode``; WGS84 boundaries.
+    operators : pandas.DataFrame
+        The operators (``operator_id``, ``name``, ``revenue_cny``, ...), as a region's
+        ``operators.csv``.
     dem_path : pathlib.Path
         The 12 km relief GeoTIFF.
     path : pathlib.Path
@@ -55,6 +59,7 @@ class NationalPack:
     villages: pd.DataFrame
     townships: pd.DataFrame
     counties: gpd.GeoDataFrame
+    operators: pd.DataFrame
     dem_path: Path
     path: Path
 
@@ -122,10 +127,12 @@ def load_pack(path: str | Path | None = None) -> NationalPack:
     villages = pd.read_parquet(root / "villages.parquet")
     townships = pd.read_parquet(root / "townships.parquet")
     counties = gpd.read_file(root / "counties.gpkg", layer="counties")
+    operators = pd.read_csv(root / "operators.csv")
     for name, frame in (
         ("villages.parquet", villages),
         ("townships.parquet", townships),
         ("counties.gpkg", counties),
+        ("operators.csv", operators),
     ):
         missing = [c for c in FILES[name] if c not in frame.columns]
         if missing:
@@ -145,5 +152,5 @@ def load_pack(path: str | Path | None = None) -> NationalPack:
         province=code.str[:2] + "0000",
     ).sort_values("code", kind="stable", ignore_index=True)
     return NationalPack(
-        villages, townships, counties.to_crs("EPSG:4326"), root / "dem_12km.tif", root
+        villages, townships, counties.to_crs("EPSG:4326"), operators, root / "dem_12km.tif", root
     )

@@ -392,9 +392,11 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             client.close()
         return
     n = workers or os.cpu_count() or 1
+    # ":0", not None: with None the scheduler's HTTP routes still take the default port 8787,
+    # so two clusters on one machine (two test workers, two runs) clash
     with (
         LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):

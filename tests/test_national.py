@@ -1,0 +1,155 @@
+"""Tests for the county builder (countybuild) and the national runner (national, the CLI)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from universal_service import baseline, countybuild, national, nationalpack, scenarios, uncertainty
+from universal_service.cli import app
+from universal_service.errors import InputDataError
+
+#: Sandu Shui Autonomous County (Guizhou): 208 rural villages, 4 of them with an Amap point.
+SANDU = "522732"
+#: Three small Guizhou counties, one of which must build to reach the target.
+SMALL = ["520102", "520113", "522726"]
+
+
+@pytest.fixture(scope="module")
+def pack():
+    return nationalpack.load_pack()
+
+
+@pytest.fixture(scope="module")
+def sandu(pack):
+    return countybuild.county_region(pack, SANDU)
+
+
+def test_county_region_holds_the_packs_villages_inside_the_county(pack, sandu) -> None:
+    v = sandu.villages
+    assert sorted(v["village_id"]) == sorted(
+        pack.villages.loc[pack.villages["county"] == SANDU, "code"]
+    )
+    assert sandu.crs.to_epsg() == 32648  # UTM 48N at 107.9 E
+    county = pack.counties.set_index("adcode").loc[SANDU, "geometry"]
+    county_m = gpd.GeoSeries([county], crs="EPSG:4326").to_crs(sandu.crs).iloc[0]
+    assert v.geometry.within(county_m.buffer(100.0)).all()
+    # the DEM covers every village, with no gaps
+    xs, ys = sandu.dem["x"].values, sandu.dem["y"].values
+    assert xs.min() < v.geometry.x.min() and xs.max() > v.geometry.x.max()
+    assert ys.min() < v.geometry.y.min() and ys.max() > v.geometry.y.max()
+    assert np.isfinite(sandu.dem.values).all()
+    # population around China's 2016 rural residents per village
+    mean = countybuild.RURAL_RESIDENTS / countybuild.RURAL_VILLAGES
+    assert v["population"].mean() == pytest.approx(mean, rel=0.25)
+    assert sandu.meta["dem_synthetic_detail"] is True
+
+
+def test_county_baseline_follows_the_rules(sandu) -> None:
+    v = sandu.villages
+    # the labels are what the network provides under the plan's own tests
+    assert baseline.unsupported(sandu).empty
+    assert (v["existing_service"] == "none").mean() <= countybuild.NO_SERVICE_SHARE + 1e-9
+    t = sandu.towers
+    assert set(t["technology"]) <= {"2g", "3g", "4g"}
+    assert (t.loc[t["tower_id"].str.startswith("t-"), "technology"] == "4g").all()
+    assert set(sandu.pops["operator_id"]) == {"cmcc", "ct", "cu"}
+
+
+def test_county_region_is_reproducible(pack, sandu) -> None:
+    again = countybuild.county_region(pack, SANDU)
+    pd.testing.assert_frame_equal(
+        again.villages.drop(columns="geometry"), sandu.villages.drop(columns="geometry")
+    )
+    assert np.array_equal(again.villages.geometry.x, sandu.villages.geometry.x)
+    other = countybuild.county_region(pack, SANDU, seed=7)
+    assert not np.array_equal(other.villages.geometry.x, sandu.villages.geometry.x)
+
+
+def test_an_unknown_county_is_named(pack) -> None:
+    with pytest.raises(InputDataError, match="999999"):
+        countybuild.county_region(pack, "999999")
+
+
+@pytest.fixture(scope="module")
+def serial(pack):
+    return national.run(scenarios.load_scenario(), ["520000"], pack=pack, counties=SMALL)
+
+
+def test_national_run_meets_the_target_over_the_counties(serial) -> None:
+    a = serial.plan.attrs
+    assert a["coverage_share"] >= a["coverage_target"] - 1e-9
+    assert a["bound"] <= a["objective"] + 1e-6
+    c = serial.counties
+    assert list(c.index) == sorted(SMALL) and serial.failed.empty
+    assert c["npv_cost"].sum() == pytest.approx(a["objective"])
+    assert serial.provinces.loc["520000", "villages"] == c["villages"].sum() == len(serial.villages)
+    assert serial.villages.crs.to_epsg() == 4326
+    assert serial.villages.geometry.x.between(103, 110).all()
+
+
+def test_national_on_dask_equals_the_serial_run(pack, serial) -> None:
+    with uncertainty.dask_client(workers=2) as client:
+        par = national.run(
+            scenarios.load_scenario(), ["520000"], pack=pack, counties=SMALL, client=client
+        )
+    pd.testing.assert_frame_equal(
+        par.villages.drop(columns="geometry"), serial.villages.drop(columns="geometry")
+    )
+    assert par.plan.attrs["objective"] == pytest.approx(serial.plan.attrs["objective"], rel=1e-12)
+
+
+def test_a_failing_county_is_retried_then_named(pack, monkeypatch) -> None:
+    calls = []
+    real = countybuild.county_region
+
+    def flaky(p, code, **kw):
+        calls.append(code)
+        if code == "520113":
+            raise RuntimeError("disk on fire")
+        return real(p, code, **kw)
+
+    monkeypatch.setattr(countybuild, "county_region", flaky)
+    res = national.run(scenarios.load_scenario(), ["520000"], pack=pack, counties=SMALL[:2])
+    assert calls.count("520113") == national.ATTEMPTS
+    assert list(res.failed["county"]) == ["520113"]
+    assert "disk on fire" in res.failed.iloc[0]["error"] and res.failed.iloc[0]["name"] == "白云区"
+    assert list(res.counties.index) == ["520102"]
+    assert "failed: 520113" in national.format_summary(res)
+
+
+def test_national_command_writes_one_output_set(tmp_path) -> None:
+    out = tmp_path / "nat"
+    r = CliRunner().invoke(
+        app,
+        [
+            "national",
+            "--provinces",
+            "520000",
+            "--counties",
+            "2",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "National plan: 2 counties planned, 0 failed" in r.output
+    for name in national.OUTPUT_FILES:
+        assert (out / name).is_file(), name
+    ds = xr.load_dataset(out / "plan.nc")
+    assert ds.sizes["county"] == 2 and ds.attrs["status"] in ("optimal", "feasible")
+    v = gpd.read_parquet(out / "villages.parquet")
+    assert len(v) == ds.sizes["village"] and v.crs.to_epsg() == 4326
+    prov = pd.read_csv(out / "provinces.csv", dtype={"province": str})
+    assert list(prov["province"]) == ["520000"]
+    assert (out / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = CliRunner().invoke(
+        app, ["national", "--provinces", "990000", "--out", str(tmp_path / "x")]
+    )
+    assert bad.exit_code == 2 and "990000" in bad.output
