@@ -135,3 +135,21 @@ def test_a_budget_scenario_is_refused_with_the_reason(setup) -> None:
     )
     with pytest.raises(ScenarioError, match="least cost only"):
         districts.plan_by_district(region, scenario, options=opts)
+
+
+def test_mixing_the_two_prices_choices_keeps_the_target_at_less_cost() -> None:
+    up = [
+        {"covered_weight": 10.0, "cost": 100.0},
+        {"covered_weight": 10.0, "cost": 50.0},
+        {"covered_weight": 10.0, "cost": 30.0},
+    ]
+    low = [
+        {"covered_weight": 6.0, "cost": 40.0},  # saves 60 for 4: the best move
+        {"covered_weight": 9.0, "cost": 45.0},  # saves 5 for 1
+        {"covered_weight": 10.0, "cost": 30.0},  # saves nothing
+    ]
+    mixed = districts._mix(low, up, need=25.0)
+    assert [m is lo for m, lo in zip(mixed, low, strict=True)] == [True, True, False]
+    assert sum(m["covered_weight"] for m in mixed) >= 25.0
+    assert districts._mix(low, up, need=29.0) == [up[0], low[1], up[2]]
+    assert districts._mix(low, up, need=29.5) == up

@@ -21,6 +21,7 @@ LAYERS = {
     "milp": 1,
     "instances": 1,
     "gcj02": 1,
+    "buildrules": 1,
     "nationalpack": 2,
     "io": 2,
     "outputs": 2,

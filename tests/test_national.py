@@ -153,3 +153,25 @@ def test_national_command_writes_one_output_set(tmp_path) -> None:
         app, ["national", "--provinces", "990000", "--out", str(tmp_path / "x")]
     )
     assert bad.exit_code == 2 and "990000" in bad.output
+
+
+def test_an_amap_point_outside_its_county_is_moved_inside_and_flagged(pack) -> None:
+    """Xingren (522322): one Amap village point lies outside the simplified county boundary
+    (found by the Guizhou run, where the county failed to load)."""
+    r = countybuild.county_region(pack, "522322")
+    v = r.villages.set_index("village_id")
+    assert v.at["522322107201", "location_source"] == "amap_snapped"
+    assert (v["location_source"] == "amap_snapped").sum() == 1
+    county = r.districts.geometry.iloc[0]
+    assert v.geometry.within(county).all()
+
+
+def test_county_fiber_reach_is_the_bundled_regions_calibration() -> None:
+    """countybuild applies the reach calibrated on the bundled region (data/README.md): the two
+    must not drift apart when the bundled region is rebuilt."""
+    import tomllib
+
+    from .conftest import BUNDLED
+
+    meta = tomllib.loads((BUNDLED / "region.toml").read_text(encoding="utf-8"))["meta"]
+    assert countybuild.FIBER_REACH_KM == meta["fiber_reach_km"]

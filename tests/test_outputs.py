@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -308,3 +309,24 @@ def test_manifest_is_json_listing_hashes(tmp_path):
     m = json.loads((out / outputs.MANIFEST_NAME).read_text())
     assert m["format"] == outputs.MANIFEST_FORMAT
     assert all(len(v["sha256"]) == 64 and v["bytes"] > 0 for v in m["files"].values())
+
+
+def test_a_staging_folder_removed_before_its_lock_is_replaced(tmp_path, monkeypatch):
+    """Another run's cleaner may remove a fresh staging folder between its mkdir and its lock
+    (seen under two concurrent runs): the run makes a new one instead of failing."""
+    real, calls = outputs._lock, []
+
+    def racy(path):
+        calls.append(path)
+        if len(calls) == 1:
+            shutil.rmtree(path)
+            raise FileNotFoundError(path)
+        return real(path)
+
+    monkeypatch.setattr(outputs, "_lock", racy)
+    out = tmp_path / "out"
+    stage, fd = outputs._make_staging(out, "run")
+    try:
+        assert stage.name.endswith("-1") and stage.is_dir() and len(calls) == 2
+    finally:
+        os.close(fd)

@@ -22,7 +22,7 @@ Every value the pack lacks is derived by one rule, stated beside its constant:
 
 The bundled Qiannan region is built by the richer rules of ``data/build_region.py`` (GPWv4
 population weights, expressway corridors, a 90 m DEM calibrated to karst relief); where its
-rules carry over, the values here are the same (cited beside each).
+rules carry over, both read them from :mod:`universal_service.buildrules`.
 """
 
 from __future__ import annotations
@@ -36,11 +36,22 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+import shapely.ops
 from pyproj import CRS, Transformer
 from rasterio.transform import from_origin
 from scipy import ndimage
 
 from . import baseline, io
+from .buildrules import (
+    BASELINE_YEAR,
+    INCOME_SIGMA,
+    NO_SERVICE_SHARE,
+    POP_TOWNSHIP_PROBABILITY,
+    SEAT_TECHNOLOGY,
+    TOWER_HEIGHT_SEAT_M,
+    VILLAGE_TOWER_3G_PROBABILITY,
+    VILLAGE_TOWER_HEIGHT_M,
+)
 from .errors import InputDataError
 from .nationalpack import NationalPack
 from .schema import RadioConfig
@@ -73,19 +84,6 @@ HOUSEHOLD_SIZE = 3.10
 #: there: provincial figures are not in the pack).
 RURAL_INCOME_YEAR = {"520000": 8_090.0}
 RURAL_INCOME_YEAR_CHINA = 12_363.0
-#: Log-standard deviation of village income around the mean (the bundled region's value).
-INCOME_SIGMA = 0.3
-#: Share of villages left without mobile service by the mast rule (the bundled region's 2015
-#: target, Guizhou: range 0-0.042).
-NO_SERVICE_SHARE = 0.02
-#: Village masts carry 3G with this probability, else 2G (MIIT: 60.1% of users on 3G/4G at
-#: end-2015; as the bundled region).
-VILLAGE_MAST_3G_PROBABILITY = 0.601
-#: Heights [m]: seat towers (as the bundled region) and village masts.
-SEAT_TOWER_HEIGHT_M = 35.0
-VILLAGE_MAST_HEIGHT_M = 30.0
-#: Probability that an operator has a PoP at a township seat (as the bundled region).
-POP_TOWNSHIP_PROBABILITY = {"ct": 1.0, "cmcc": 0.7, "cu": 0.4}
 #: Fiber reach of the end-2015 network [km]: the bundled region's calibration (33.8% of
 #: Guizhou's rural villages fibered; data/README.md), applied everywhere (assumption).
 FIBER_REACH_KM = 6.31
@@ -93,9 +91,13 @@ FIBER_REACH_KM = 6.31
 #: Administration, 2015-12-23: the last 398,000 people without power connected): every village
 #: is on the grid.
 ELECTRIFIED = True
+#: An Amap point outside its county's simplified boundary (about 1 km of simplification, or an
+#: Amap error) moves to the nearest point this far inside it [m].
+SNAP_INSIDE_M = 100.0
 LOCATION_RULE = (
-    "Amap point (WGS84) where the pack has one; else uniform in a disc around the township's "
-    "point of radius sqrt(county area / (pi x townships)), inside the county (30 tries), seeded"
+    "Amap point (WGS84) where the pack has one, moved 100 m inside the county when it falls "
+    "outside (amap_snapped); else uniform in a disc around the township's point of radius "
+    "sqrt(county area / (pi x townships)), inside the county (30 tries), seeded"
 )
 
 
@@ -241,6 +243,16 @@ def county_region(
     if with_pt.any():
         vxy[with_pt] = np.column_stack(to_m.transform(v["lon"][with_pt], v["lat"][with_pt]))
     vxy[~with_pt] = _place(vxy[~with_pt], radius, county_m, rng[STREAM_LOCATION])
+    # an Amap point outside the (simplified) county boundary moves to the nearest point inside
+    inner = county_m.buffer(-SNAP_INSIDE_M)
+    inner = inner if not inner.is_empty else county_m
+    source = np.where(with_pt, "amap", "derived").astype(object)
+    for i in np.flatnonzero(with_pt):
+        pt = shapely.Point(vxy[i])
+        if not county_m.contains(pt):
+            near = shapely.ops.nearest_points(inner, pt)[0]
+            vxy[i] = (near.x, near.y)
+            source[i] = "amap_snapped"
     mean_pop = RURAL_RESIDENTS / RURAL_VILLAGES
     s = POPULATION_SIGMA
     pop = np.maximum(
@@ -262,7 +274,7 @@ def county_region(
             "income_monthly": np.round(income, 2),
             "existing_service": "none",
             "electrified": ELECTRIFIED,
-            "location_source": np.where(with_pt, "amap", "derived"),
+            "location_source": source,
         },
         geometry=gpd.points_from_xy(vxy[:, 0], vxy[:, 1]),
         crs=crs,
@@ -280,7 +292,7 @@ def county_region(
         f"detail ({DETAIL_SHARE} x local 12 km relief); universal_service.countybuild",
         "location_rule": LOCATION_RULE,
         "population_source": "derived: China's 2016 rural residents per rural village, log-normal",
-        "baseline_year": 2015,
+        "baseline_year": BASELINE_YEAR,
         "fiber_reach_km": FIBER_REACH_KM,
         "county": adcode,
         "seed": seed,
@@ -324,7 +336,7 @@ def _seat_network(
     pops, towers = [], []
     for op in ops:
         pops.append((f"{op}-{adcode}", op, "county_seat", seat))
-        towers.append((f"t-{adcode}-{op}", op, SEAT_TOWER_HEIGHT_M, "4g", seat))
+        towers.append((f"t-{adcode}-{op}", op, TOWER_HEIGHT_SEAT_M, SEAT_TECHNOLOGY, seat))
     for code, (x, y) in town_xy.iterrows():
         if math.hypot(x - seat[0], y - seat[1]) < 2_000.0:
             continue  # the county seat's town
@@ -332,7 +344,7 @@ def _seat_network(
             if rng.uniform() < POP_TOWNSHIP_PROBABILITY.get(op, 0.5):
                 pops.append((f"{op}-{code}", op, "township_seat", (x, y)))
         op = str(rng.choice(share.index.to_numpy(), p=share.to_numpy() / share.sum()))
-        towers.append((f"t-{code}", op, SEAT_TOWER_HEIGHT_M, "4g", (x, y)))
+        towers.append((f"t-{code}", op, TOWER_HEIGHT_SEAT_M, SEAT_TECHNOLOGY, (x, y)))
     p = gpd.GeoDataFrame(
         [{"pop_id": a, "operator_id": b, "kind": k} for a, b, k, _ in pops],
         geometry=[shapely.Point(xy) for *_, xy in pops],
@@ -360,7 +372,7 @@ def _village_masts(
             "site_id": "m-" + v["village_id"].to_numpy(str),
             "x": v.geometry.x.to_numpy(),
             "y": v.geometry.y.to_numpy(),
-            "height_m": VILLAGE_MAST_HEIGHT_M,
+            "height_m": VILLAGE_TOWER_HEIGHT_M,
         }
     )
     covered = set(baseline.tower_coverage(region, radio_cfg=radio_cfg)["village_id"])
@@ -376,13 +388,13 @@ def _village_masts(
         chosen.append(best)
         covered |= gain
     c = cand.set_index("site_id").loc[chosen]
-    tech = np.where(rng.uniform(size=len(c)) < VILLAGE_MAST_3G_PROBABILITY, "3g", "2g")
+    tech = np.where(rng.uniform(size=len(c)) < VILLAGE_TOWER_3G_PROBABILITY, "3g", "2g")
     ops = region.operators["operator_id"].astype(str).to_numpy()
     return gpd.GeoDataFrame(
         {
             "tower_id": c.index.to_numpy(str),
             "operator_id": rng.choice(ops, size=len(c)) if len(c) else [],
-            "height_m": VILLAGE_MAST_HEIGHT_M,
+            "height_m": VILLAGE_TOWER_HEIGHT_M,
             "technology": tech,
         },
         geometry=gpd.points_from_xy(c["x"], c["y"]),

@@ -241,9 +241,10 @@ def plan_by_district(
     catalog = catalog or load_catalog(scenario.catalog_path())
     names = sorted(region.districts["district_id"].astype(str))
     if options is None:
+        shared = client.scatter(region, broadcast=True) if client is not None else region
         options = run(
             district_options,
-            [region] * len(names),
+            [shared] * len(names),
             [scenario] * len(names),
             names,
             [catalog] * len(names),
@@ -300,6 +301,8 @@ def couple(
     check_policy(policy, "(policy)")
     sub_policy = dataclasses.replace(policy, mip_gap=max(policy.mip_gap, gap_tol / 5))
     options = [o for o in options if len(o.table)]
+    # each district's tables go to the workers once, not with every price
+    tasks = client.scatter(list(options)) if client is not None and options else options
     weight = {
         o.district: float(o.table.drop_duplicates("village_id")["weight"].sum()) for o in options
     }
@@ -308,7 +311,7 @@ def couple(
     prices: list[dict[str, float]] = []
 
     def at(price: float) -> list[dict[str, Any]]:
-        res = run(solve_at_price, options, [sub_policy] * len(options), [price] * len(options))
+        res = run(solve_at_price, tasks, [sub_policy] * len(options), [price] * len(options))
         covered = sum(r["covered_weight"] for r in res)
         cost = sum(r["cost"] for r in res)
         dual = sum(r["bound"] for r in res) + price * target * total
@@ -324,7 +327,7 @@ def couple(
         )
         if existing >= need:  # today's service meets the target: a token price keeps it
             hi = EXISTING_PRICE
-        res_hi = at(hi)
+        res_hi, res_lo = at(hi), None
         # bisection (halving from the ceiling, then geometric) for the least price that covers
         while len(prices) < MAX_PRICES and hi - lo > PRICE_RTOL * hi:
             if prices[0]["covered_weight"] < need:
@@ -338,18 +341,43 @@ def couple(
             if prices[-1]["covered_weight"] >= need:
                 hi, res_hi = mid, res
             else:
-                lo = mid
+                lo, res_lo = mid, res
+        chosen = _mix(res_lo, res_hi, need) if res_lo is not None else res_hi
         share = {
             o.district: (r["covered_weight"] / weight[o.district] if weight[o.district] else 0.0)
-            for o, r in zip(options, res_hi, strict=True)
+            for o, r in zip(options, chosen, strict=True)
         }
     plans = run(
         _final_plan,
-        options,
+        tasks,
         [policy] * len(options),
         [share.get(o.district, 0.0) for o in options],
     )
     return _assemble(options, plans, prices, weight, target, t0, gap_tol)
+
+
+def _mix(
+    lower: list[dict[str, Any]], upper: list[dict[str, Any]], need: float
+) -> list[dict[str, Any]]:
+    """Each district's choice at the upper price (which covers the target together) or at the
+    lower one (which does not), the cheapest such mix that still covers ``need``.
+
+    Both are plans a district can make, so any mix is a plan of the decomposed problem; districts
+    move down to the lower price's choice in order of cost saved per unit of weight given up
+    while the target still holds (a greedy knapsack over the districts).
+    """
+    chosen = list(upper)
+    spare = sum(r["covered_weight"] for r in upper) - need
+    moves = []
+    for i, (lo, hi) in enumerate(zip(lower, upper, strict=True)):
+        saving = hi["cost"] - lo["cost"]
+        loss = max(hi["covered_weight"] - lo["covered_weight"], 0.0)
+        if saving > 0:
+            moves.append((-(saving / loss) if loss > 0 else -math.inf, i, loss))
+    for _, i, loss in sorted(moves):
+        if loss <= spare:
+            chosen[i], spare = lower[i], spare - loss
+    return chosen
 
 
 def _price_ceiling(options: Sequence[DistrictOptions]) -> float:

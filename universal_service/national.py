@@ -144,7 +144,11 @@ def run(
         wanted = set(map(str, counties))
         codes = [c for c in codes if c in wanted]
     path = str(pack.path)
-    args = ([path] * len(codes), codes, [scenario] * len(codes), [catalog] * len(codes))
+    if client is not None:  # one copy of the scenario and catalog on each worker
+        scenario_f, catalog_f = client.scatter([scenario, catalog], broadcast=True)
+    else:
+        scenario_f, catalog_f = scenario, catalog
+    args = ([path] * len(codes), codes, [scenario_f] * len(codes), [catalog_f] * len(codes))
     if client is None:
         results = []
         for code in codes:

@@ -256,7 +256,10 @@ def _make_staging(out: Path, run_id: str) -> tuple[Path, int]:
             os.mkdir(stage)
         except FileExistsError:
             continue
-        fd = _lock(stage)
+        try:
+            fd = _lock(stage)
+        except FileNotFoundError:  # a cleaner removed it between mkdir and lock
+            continue
         if fd is None:  # a cleaner took it between mkdir and lock: it is going away
             continue
         try:

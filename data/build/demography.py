@@ -12,6 +12,8 @@ from rasterio.features import rasterize
 from rasterio.transform import Affine
 from scipy import ndimage
 
+from universal_service.buildrules import INCOME_SIGMA
+
 #: 2010 census resident population of the prefecture [persons]: "about 3.23 million" (shared
 #: data README; the 2020 census gives 3,494,385, Guizhou 7th census communique No. 2).
 POPULATION_TOTAL = 3_230_000
@@ -40,8 +42,6 @@ RURAL_INCOME_YEAR = 8_090.0
 #: statistical communique on the 2016 national economic and social development). Guizhou's own
 #: ratio is higher, so this is conservative.
 URBAN_INCOME_RATIO = 33_616.0 / 12_363.0
-#: Log-standard deviation of village income around the mean (assumption, mean preserved).
-INCOME_SIGMA = 0.3
 #: Electrification rule (assumption): among rural villages without mobile service, the most remote
 #: decile (distance to the nearest township seat) is off-grid with this probability.
 OFFGRID_PROBABILITY = 0.3

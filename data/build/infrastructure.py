@@ -11,45 +11,33 @@ import pyogrio
 import shapely
 
 from universal_service import baseline
+from universal_service.buildrules import (
+    NO_SERVICE_SHARE,
+    POP_TOWNSHIP_PROBABILITY,
+    SEAT_TECHNOLOGY,
+    TOWER_HEIGHT_SEAT_M,
+    VILLAGE_TOWER_3G_PROBABILITY,
+    VILLAGE_TOWER_HEIGHT_M,
+)
 from universal_service.io import Region
 from universal_service.schema import RadioConfig
 
 from . import region
 
-#: Tower rule (assumptions): heights of ground masts [m] and the spacing along expressways [m].
-TOWER_HEIGHT_SEAT_M = 35.0
+#: Tower rule (assumptions): height of expressway masts [m] and their spacing [m]; the shared
+#: rules (baseline year, seat technology and height, no-service share, 3G share, village mast
+#: height, PoP probabilities) are stated once, in :mod:`universal_service.buildrules`.
 TOWER_HEIGHT_EXPRESSWAY_M = 40.0
 EXPRESSWAY_TOWER_SPACING_M = 8_000.0
-#: The baseline year: end-2015, before the 2016-2019 universal-service pilots.
-BASELINE_YEAR = 2015
-#: 4G in 2015 reached "townships and above" (the State Council's 2015 broadband guidance, Guo Ban
-#: Fa [2015] 41, May 2015: "4G ... 实现乡镇以上地区网络深度覆盖"): the seat and corridor towers
-#: carry 4G, village towers 2G or 3G.
-SEAT_TECHNOLOGY = "4g"
-#: Share of rural administrative villages (ur_code 210/220) with no mobile service in 2015, the
-#: target of the village-tower rule [-]. 0.02, range 0-0.042: Guizhou aimed to give every
-#: natural village a telephone by 2015 (Guizhou Communications Administration via gov.cn,
-#: 2013-12-14: 96% of natural villages at end-2012, "力争提前2年实现自然村村村通电话"), and its
-#: mobile network coverage was 95.8% when the 2015-2017 campaign began (Guizhou Daily,
-#: 2018-02-07). An assumption inside that range.
-NO_SERVICE_SHARE = 0.02
 #: Share of rural administrative villages with fiber in 2015 [-]: Guizhou's central pilots fibered
 #: about 8,900 administrative villages in 2016-2017 and reached "basically all" by end-2017
 #: (Guizhou Communications Administration via Guizhou Daily, 2017-08-28), out of the 13,438 rural
 #: village-level units of the NBS 2016 codes (../shared/data/china-admin): 1 - 8,900 / 13,438.
 #: Range 0.25-0.45 (villages fibered outside the pilots, and merged villages, move it).
 FIBER_SHARE_RURAL = 1.0 - 8_900 / 13_438
-#: Village towers carry 3G with this probability, else 2G [-]: 60.1% of mobile users were on
-#: 3G/4G at end-2015 (MIIT, 2015 communications statistics). An assumption (range 0.4-0.8): a
-#: user share stands for a site share.
-VILLAGE_TOWER_3G_PROBABILITY = 0.601
-#: Village towers: a 30 m mast on the highest DEM cell within this radius of the village [m]
-#: (assumptions: the nearest high ground, within a short access road).
-VILLAGE_TOWER_HEIGHT_M = 30.0
+#: Village towers stand on the highest DEM cell within this radius of the village [m]
+#: (assumption: the nearest high ground, within a short access road).
 VILLAGE_TOWER_SEARCH_M = 1_000.0
-#: PoP rule: probability that an operator has a PoP at a township seat (assumption; China
-#: Telecom inherited the fixed network that reached every township, so it is always present).
-POP_TOWNSHIP_PROBABILITY = {"ct": 1.0, "cmcc": 0.7, "cu": 0.4}
 #: Township seats within this distance of their county seat are served by the county seat's
 #: towers and PoPs and get none of their own [m] (assumption: the same town).
 SEAT_MERGE_RADIUS_M = 2_000.0

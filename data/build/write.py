@@ -8,6 +8,8 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from universal_service import buildrules
+
 from . import dem, demography, infrastructure, region
 
 #: A fixed timestamp for GeoPackage metadata so that rebuilds give the same bytes.
@@ -118,7 +120,7 @@ def region_meta(
         "income_rural_cny_per_year": demography.RURAL_INCOME_YEAR,
         "income_urban_ratio": round(demography.URBAN_INCOME_RATIO, 4),
         "income_sigma": demography.INCOME_SIGMA,
-        "baseline_year": infrastructure.BASELINE_YEAR,
+        "baseline_year": buildrules.BASELINE_YEAR,
         "fiber_reach_km": fiber_reach_km,
         "towers_rule": "derived: 4g at county seats (one per operator), township seats (one, "
         "operator by share) and expressways every >= "
