@@ -175,3 +175,16 @@ def test_county_fiber_reach_is_the_bundled_regions_calibration() -> None:
 
     meta = tomllib.loads((BUNDLED / "region.toml").read_text(encoding="utf-8"))["meta"]
     assert countybuild.FIBER_REACH_KM == meta["fiber_reach_km"]
+
+
+def test_hilltop_reference_area_is_the_bundled_regions() -> None:
+    from universal_service import districts, io
+
+    from .conftest import BUNDLED
+
+    r = io.load_region(BUNDLED)
+    area = float(r.districts.geometry.area.sum()) / 1e6
+    assert national.HILLTOP_REFERENCE_AREA_KM2 == pytest.approx(area, rel=1e-3)
+    assert districts.scaled_hilltops(300, 2_397 / area) == 27
+    assert districts.scaled_hilltops(300, 1e-4) == districts.MIN_HILLTOPS
+    assert districts.scaled_hilltops(0, 0.5) == 0

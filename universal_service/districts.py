@@ -53,6 +53,8 @@ PRICE_RTOL = 1e-3
 #: The price [CNY per unit weight] at which a district keeps its existing service and builds
 #: nothing (existing options cost 0, so any positive price selects them).
 EXISTING_PRICE = 1e-6
+#: The fewest hilltop candidates a district or county searches (when the scenario asks for any).
+MIN_HILLTOPS = 5
 #: At most this many prices are tried.
 MAX_PRICES = 30
 
@@ -122,14 +124,31 @@ def district_options(
     Returns
     -------
     DistrictOptions
+
+    Notes
+    -----
+    ``radio.hilltops`` counts a whole region's hilltop candidates; a district searches its
+    share by area (:func:`scaled_hilltops`), so the candidates keep the region's density.
     """
     t0 = time.perf_counter()
     cfg = scenario.config
     catalog = catalog or load_catalog(scenario.catalog_path())
     sub = region.subset([district], costs.reach_buffer_m(catalog, cfg.radio))
-    opts = costs.build_options(sub, cfg.policy, cfg.radio, catalog)
+    share = float(sub.districts.geometry.area.sum()) / max(
+        float(region.districts.geometry.area.sum()), 1e-9
+    )
+    radio = cfg.radio.model_copy(update={"hilltops": scaled_hilltops(cfg.radio.hilltops, share)})
+    opts = costs.build_options(sub, cfg.policy, radio, catalog)
     sites = opts.sites[["site_id", "cost", "kind", "capex", "capacity_mbps"]]
     return DistrictOptions(district, opts.table, sites, time.perf_counter() - t0)
+
+
+def scaled_hilltops(hilltops: int, area_share: float) -> int:
+    """Hilltop candidates for a part of a region: ``hilltops`` x its share of the area, rounded,
+    at least :data:`MIN_HILLTOPS` (none when the scenario asks for none)."""
+    if hilltops <= 0:
+        return 0
+    return max(MIN_HILLTOPS, round(hilltops * max(area_share, 0.0)))
 
 
 def _priced(table: pd.DataFrame, price: float) -> pd.DataFrame:

@@ -30,6 +30,11 @@ from .nationalpack import NationalPack, load_pack
 
 #: Attempts per county (the first and one retry).
 ATTEMPTS = 2
+#: The area a scenario's ``radio.hilltops`` is for [km2]: the bundled region's 12 districts
+#: (26,170 km2 by their polygons; 26,197 km2 officially). A county searches
+#: ``hilltops x its area / this`` candidates (:func:`universal_service.districts.
+#: scaled_hilltops`), so the bundled baseline's 300 keep their density (about 11 per 1,000 km2).
+HILLTOP_REFERENCE_AREA_KM2 = 26_170.0
 #: Files of :func:`write`.
 OUTPUT_FILES = ("villages.parquet", "plan.nc", "counties.csv", "provinces.csv", "map.png")
 
@@ -83,7 +88,15 @@ def county_options(
             t0 = time.perf_counter()
             cfg = scenario.config
             region = countybuild.county_region(_pack(pack_path), adcode, radio_cfg=cfg.radio)
-            opts = costs.build_options(region, cfg.policy, cfg.radio, catalog)
+            area = float(region.districts.geometry.area.sum()) / 1e6
+            radio = cfg.radio.model_copy(
+                update={
+                    "hilltops": districts.scaled_hilltops(
+                        cfg.radio.hilltops, area / HILLTOP_REFERENCE_AREA_KM2
+                    )
+                }
+            )
+            opts = costs.build_options(region, cfg.policy, radio, catalog)
             sites = opts.sites[["site_id", "cost", "kind", "capex", "capacity_mbps"]]
             v = region.villages.to_crs("EPSG:4326")
             points = pd.DataFrame(
