@@ -232,15 +232,7 @@ def to_dataset(result: NationalResult) -> xr.Dataset:
     ds["lon"] = ("village", result.villages.geometry.x.to_numpy())
     ds["lat"] = ("village", result.villages.geometry.y.to_numpy())
     c = result.counties.rename_axis("county")
-    for col in (
-        "villages",
-        "weight",
-        "covered_weight",
-        "coverage_share",
-        "npv_cost",
-        "subsidy",
-        "gap",
-    ):
+    for col in (name for name in districts.DISTRICT_COLUMNS if name != "status"):
         ds[f"county_{col}"] = ("county", c[col].to_numpy(float))
     ds = ds.assign_coords(county=c.index.to_numpy(str))
     ds["county_status"] = ("county", c["status"].to_numpy(str))
