@@ -15,7 +15,7 @@ Every value the pack lacks is derived by one rule, stated beside its constant:
   where :data:`RURAL_INCOME_YEAR` has it, else China's.
 - **Network (end-2015)**: PoPs of every operator at the county seat and at township seats by
   :data:`POP_TOWNSHIP_PROBABILITY`; a 4G tower per operator at the county seat and one at every
-  township seat (4G to "townships and above"); then 2G/3G village masts added greedily until at
+  other township seat more than 2 km from it (4G to "townships and above"); then 2G/3G village masts added greedily until at
   most :data:`NO_SERVICE_SHARE` of the villages are uncovered under the plan's radio test; each
   village's existing service from :func:`universal_service.baseline.service_levels` with the
   bundled region's calibrated fiber reach (:data:`FIBER_REACH_KM`).
@@ -127,13 +127,13 @@ def _place(
 ) -> np.ndarray:
     """Seeded points in a disc around each anchor, inside the county (else the anchor)."""
     out = anchor_xy.copy()
-    prepared = shapely.prepared.prep(county) if hasattr(shapely, "prepared") else None
+    shapely.prepare(county)  # many point-in-polygon tests
     for i, (ax, ay) in enumerate(anchor_xy):
         for _ in range(30):
             r = radius_m * math.sqrt(rng.uniform())
             t = rng.uniform(0.0, 2.0 * math.pi)
             p = shapely.Point(ax + r * math.cos(t), ay + r * math.sin(t))
-            if prepared.contains(p) if prepared is not None else county.contains(p):
+            if county.contains(p):
                 out[i] = (p.x, p.y)
                 break
     return out

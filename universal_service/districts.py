@@ -12,8 +12,9 @@ on Dask when a client is given), and
 
 is a lower bound on the decomposed problem's optimum (``T`` the target weight, ``bound_d`` each
 district's MILP bound). Bisection on ``lam`` finds the
-least price at which the districts together reach the target; each district then gets its
-own coverage at that price as its target, and its plan is solved at least cost. The gap of the
+least price at which the districts together reach the target; each district then takes that
+price's choice or the last lower price's (:func:`_mix`, while the target still holds), gets the
+coverage of its choice as its target, and its plan is solved at least cost. The gap of the
 result is to the best ``L(lam)`` seen, so a status "optimal" is proved for the decomposed
 problem (districts not sharing sites), not for the region's monolithic MILP.
 """
@@ -84,8 +85,9 @@ class DistrictPlan:
         Every price tried: ``price`` [CNY per unit weight], ``covered_weight``, ``cost`` [CNY]
         and ``dual_bound`` [CNY] (``L(lam)``).
     attrs : dict
-        ``status``, ``objective`` (total NPV cost [CNY]), ``bound`` (best ``L``), ``gap``,
-        ``price``, ``coverage_share``, ``coverage_target``, ``seconds``.
+        ``status`` ("optimal" when ``gap`` <= ``gap_tolerance``), ``status_method``,
+        ``objective`` (total NPV cost [CNY]), ``bound`` (best ``L``), ``gap``,
+        ``gap_tolerance``, ``price``, ``coverage_share``, ``coverage_target``, ``seconds``.
     """
 
     plans: dict[str, xr.Dataset]
