@@ -1,6 +1,7 @@
 """The national runner on some provinces (or all): time, villages/s, memory and gaps.
 
-Run: ``python benchmarks/national.py [--provinces 520000,...] [--counties N] [--workers 2]``;
+Run: ``python benchmarks/national.py [--provinces 520000,...] [--counties N] [--workers 2]
+[--out DIR]``;
 prints the counties and villages planned, wall time, villages per second, the peak memory of
 this process and of the largest Dask worker, the coupling's status, bound and gap, and the
 distribution of the counties' own MILP gaps. RESULTS.md records the figures.
@@ -23,6 +24,7 @@ def main() -> None:
     ap.add_argument("--provinces", default=None, help="comma-separated adcodes (default: all)")
     ap.add_argument("--counties", type=int, default=None, help="only the first N counties")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers (0: serial)")
+    ap.add_argument("--out", default=None, help="also write the outputs there (timed)")
     args = ap.parse_args()
     pack = nationalpack.load_pack()
     provinces = args.provinces.split(",") if args.provinces else None
@@ -33,14 +35,20 @@ def main() -> None:
         uncertainty.dask_client(args.workers) if args.workers else contextlib.nullcontext()
     ) as client:
         res = national.run(scenario, provinces, pack=pack, client=client, counties=codes)
+    planned = time.perf_counter() - t0
+    if args.out:
+        national.write(res, pack, args.out)
     wall = time.perf_counter() - t0
     n_v = int(res.counties["villages"].sum())
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"counties {len(res.counties)} planned, {len(res.failed)} failed; villages {n_v:,}")
     print(
-        f"wall {wall:.1f} s; {n_v / wall:.1f} villages/s; {wall / max(len(codes), 1):.2f} s per county"
+        f"wall {wall:.1f} s ({planned:.1f} s to the plan); {n_v / wall:.1f} villages/s; "
+        f"{wall / max(len(codes), 1):.2f} s per county"
     )
+    per = res.plan.prices
+    print(f"price search: {len(per)} prices, {int(per['solved'].sum())} district solves")
     print(f"peak RSS: this process {me:,.0f} MiB, largest worker {kids:,.0f} MiB")
     a = res.plan.attrs
     print(

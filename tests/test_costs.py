@@ -3,6 +3,7 @@ the options table of universal_service.costs on a synthetic region."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections import Counter
 
@@ -336,3 +337,18 @@ def test_every_microwave_hop_pays_for_its_hubs_backhaul(synth_region_dir) -> Non
     assert len(linked) and set(linked.site_id) <= narrow & set(opts.sites.site_id)
     assert (linked.option_id == "microwave@" + linked.site_id).all()
     assert all(f"from {s}" in d for s, d in zip(linked.site_id, linked.detail, strict=True))
+
+
+def test_route_graph_is_built_once_per_region_and_not_pickled(synth_region_dir) -> None:
+    """The baseline's reach test and the options share one route graph; a pickled (or new)
+    Region starts without it."""
+    import pickle
+
+    region = io.load_region(synth_region_dir)
+    slope = terrain.slope_deg(region.dem)
+    g1 = costs.route_graph(region, region.villages, slope)
+    assert costs.route_graph(region, region.villages, terrain.slope_deg(region.dem)) is g1
+    fewer = region.villages.iloc[:-1]
+    assert costs.route_graph(region, fewer, slope) is not g1  # other nodes, other graph
+    assert pickle.loads(pickle.dumps(region)).memo == {}
+    assert dataclasses.replace(region).memo == {}

@@ -153,3 +153,29 @@ def test_mixing_the_two_prices_choices_keeps_the_target_at_less_cost() -> None:
     assert sum(m["covered_weight"] for m in mixed) >= 25.0
     assert districts._mix(low, up, need=29.0) == [up[0], low[1], up[2]]
     assert districts._mix(low, up, need=29.5) == up
+
+
+def test_prices_settled_without_solving_agree_with_solving(setup) -> None:
+    """A district's answer from earlier prices (same coverage at both ends, or all it can cover
+    below) is a plan as cheap as the solver's at that price, and its bound is below the solver's
+    objective there (concavity of the price function)."""
+    _, scenario, opts = setup
+    policy = dataclasses.replace(scenarios.policy_for(scenario.config), mip_gap=0.0)
+    ceiling = districts._price_ceiling(opts)
+    grid = ceiling * np.geomspace(1e-3, 1.0, 13)
+    settled = 0
+    for i, o in enumerate(opts):
+        curves = districts._Curves([o])
+        solved = {p: districts.solve_at_price(o, policy, p) for p in grid}
+        for p in grid[::4]:  # every fourth price known, the others asked of the rules
+            curves.add(0, p, solved[p])
+        for p in grid:
+            known = curves.known(0, p)
+            if known is None or p in grid[::4]:
+                continue
+            settled += 1
+            net = known["cost"] - p * known["covered_weight"]
+            exact = solved[p]["cost"] - p * solved[p]["covered_weight"]
+            assert net == pytest.approx(exact, rel=1e-9, abs=1e-6), (i, p)
+            assert known["bound"] <= exact + 1e-6
+    assert settled > 0  # the rules did settle some prices

@@ -1018,3 +1018,18 @@ def test_villages_98_scenario_is_one_line_each(name, objective, basis) -> None:
     assert policy.coverage_basis == "villages"
     assert (policy.objective, policy.budget_basis) == (objective, basis)
     assert policy.coverage_target == (None if objective == "max_coverage" else 0.98)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_solve_brief_gives_the_plans_figures(seed: int) -> None:
+    """The price search's light solve reports the same choice, cost and coverage as the Plan."""
+    options, sites = random_instance(seed, n_villages=6, n_sites=3, mixed=True)
+    for policy in (exact(objective="min_subsidy"), exact(coverage_target=0.6)):
+        ds = optimize.plan(options, sites, policy)
+        brief = optimize.solve_brief(options, sites, policy)
+        assert brief["status"] == ds.attrs["status"]
+        assert brief["total_cost"] == pytest.approx(ds.attrs["total_npv_cost"], abs=1e-9)
+        covered = ds["weight"].values[ds["covered"].values.astype(bool)].sum()
+        assert brief["covered_weight"] == pytest.approx(float(covered))
+        assert list(brief["option_id"]) == list(ds["option_id"].values.astype(str))
+        assert brief["objective"] == pytest.approx(ds.attrs["objective"])

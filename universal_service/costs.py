@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -345,7 +346,8 @@ def route_graph(
     v : geopandas.GeoDataFrame
         Villages (``village_id``, metric points).
     slope : xarray.DataArray
-        Horn slope of the region's DEM [degrees], computed once per build.
+        Horn slope of the region's DEM [degrees] (:func:`universal_service.terrain.slope_deg`
+        of ``region.dem``), computed once per build.
     catalog : Catalog, optional
         Its fiber terrain classes price the routes (:func:`universal_service.network.terrain_costs`)
         and set the rate along roads (the cheaper method's flat-ground rate); default the bundled
@@ -354,9 +356,28 @@ def route_graph(
     Returns
     -------
     networkx.Graph
-        :func:`universal_service.network.route_graph` over those nodes.
+        :func:`universal_service.network.route_graph` over those nodes. Built once per
+        region and set of nodes (kept in ``region.memo``, so the baseline's reach test and the
+        options share it); do not modify it.
     """
-    classes = network.terrain_costs((catalog or load_catalog())["fiber"])
+    fiber = (catalog or load_catalog())["fiber"]
+    key = (
+        "route_graph",
+        id(region.dem),
+        hashlib.sha1(
+            np.ascontiguousarray(np.column_stack([v.geometry.x, v.geometry.y])).tobytes()
+            + "|".join(v["village_id"].astype(str)).encode()
+            + np.ascontiguousarray(
+                np.column_stack([region.pops.geometry.x, region.pops.geometry.y])
+            ).tobytes()
+            + "|".join(region.pops["pop_id"].astype(str)).encode()
+            + repr(sorted(fiber.items())).encode()
+        ).hexdigest(),
+        len(region.roads),
+    )
+    if key in region.memo:  # the baseline's reach test and the options share one graph
+        return region.memo[key]
+    classes = network.terrain_costs(fiber)
     nodes = pd.concat(
         [
             pd.DataFrame(
@@ -380,7 +401,7 @@ def route_graph(
     )
     roads = region.roads if len(region.roads) else None
     road_factor = network.ROAD_COST_FACTOR if classes is None else classes.flat
-    return network.route_graph(
+    G = network.route_graph(
         nodes,
         region.dem,
         roads=roads,
@@ -389,6 +410,8 @@ def route_graph(
         terrain_classes=classes,
         road_cost_factor=road_factor,
     )
+    region.memo[key] = G
+    return G
 
 
 def _existing_options(v: gpd.GeoDataFrame) -> pd.DataFrame:

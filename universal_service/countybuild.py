@@ -27,6 +27,7 @@ rules carry over, both read them from :mod:`universal_service.buildrules`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
 from pathlib import Path
@@ -180,7 +181,9 @@ def county_region(
 
     The layers are written to a region folder under ``workdir`` (a temporary folder by default,
     removed after loading) and read back with :func:`universal_service.io.load_region`, so a
-    county region is checked like any other.
+    county region is checked like any other; the village masts and the villages' existing
+    service are then added in memory by this module's rules (and written to the folder too when
+    ``workdir`` is given).
 
     Parameters
     ----------
@@ -314,12 +317,21 @@ def county_region(
         )
         region = io.load_region(root)
         masts = _village_masts(region, rng[STREAM_NETWORK], radio_cfg)
-        towers = pd.concat([towers, masts.to_crs(crs)], ignore_index=True)
-        region = io.load_region(_write_layer(root, "towers", towers))
+        towers = gpd.GeoDataFrame(
+            pd.concat([region.towers, masts[list(region.towers.columns)]], ignore_index=True),
+            geometry="geometry",
+            crs=region.crs,
+        )
+        region = dataclasses.replace(region, towers=towers)
         levels = baseline.service_levels(region, FIBER_REACH_KM, radio_cfg)
-        villages["existing_service"] = levels["provided"].reindex(villages["village_id"]).to_numpy()
-        _write_layer(root, "villages", villages)
-        return io.load_region(root)
+        v = region.villages.copy()
+        v["existing_service"] = levels["provided"].reindex(v["village_id"]).to_numpy(str)
+        done = dataclasses.replace(region, villages=v)
+        done.memo.update(region.memo)  # same villages, PoPs and DEM: the route graph carries over
+        if workdir is not None:  # the kept folder holds the region returned
+            _write_layer(root, "towers", towers)
+            _write_layer(root, "villages", v.drop(columns=["weight"], errors="ignore"))
+        return done
 
 
 def _seat_network(

@@ -58,6 +58,13 @@ EXISTING_PRICE = 1e-6
 MIN_HILLTOPS = 5
 #: At most this many prices are tried.
 MAX_PRICES = 30
+#: The search starts this many halvings below :func:`_price_ceiling` and doubles upward: low
+#: prices are cheap to solve (little is built), and districts that cover all they can at one
+#: price are not solved again at higher ones (:class:`_Curves`).
+START_HALVINGS = 6
+#: Districts per Dask task in the price search (a task per district costs more in scheduling
+#: than a small district's solve).
+CHUNK = 8
 
 
 @dataclass
@@ -82,8 +89,9 @@ class DistrictPlan:
         Per district (:data:`DISTRICT_COLUMNS`): villages, weight and covered weight, coverage
         share, NPV cost and subsidy [CNY], status, gap and seconds.
     prices : pandas.DataFrame
-        Every price tried: ``price`` [CNY per unit weight], ``covered_weight``, ``cost`` [CNY]
-        and ``dual_bound`` [CNY] (``L(lam)``).
+        Every price tried: ``price`` [CNY per unit weight], ``covered_weight``, ``cost`` [CNY],
+        ``dual_bound`` [CNY] (``L(lam)``) and ``solved`` (districts solved at that price; the
+        others were settled by earlier prices, :class:`_Curves`).
     attrs : dict
         ``status`` ("optimal" when ``gap`` <= ``gap_tolerance``), ``status_method``,
         ``objective`` (total NPV cost [CNY]), ``bound`` (best ``L``), ``gap``,
@@ -183,16 +191,73 @@ def solve_at_price(opts: DistrictOptions, policy: optimize.Policy, price: float)
         ``covered_weight``, ``cost`` (NPV [CNY]) and ``bound``, a lower bound on ``cost - price
         x covered weight`` [CNY] (``-price x`` the district's weight when the solver proved none).
     """
-    plan = optimize.plan(_priced(opts.table, price), opts.sites, _price_policy(policy))
-    covered = plan["covered"].values.astype(bool)
-    weight = plan["weight"].values.astype(float)
-    bound = float(plan.attrs.get("bound", math.nan))
+    out = optimize.solve_brief(_priced(opts.table, price), opts.sites, _price_policy(policy))
+    bound = float(out["bound"])
     floor = -price * float(opts.table.drop_duplicates("village_id")["weight"].sum())
     return {
-        "covered_weight": float(weight[covered].sum()),
-        "cost": float(plan.attrs["total_npv_cost"]),
+        "covered_weight": out["covered_weight"],
+        "cost": out["total_cost"],
         "bound": max(bound, floor) if math.isfinite(bound) else floor,
     }
+
+
+def _solve_chunk(
+    chunk: Sequence[DistrictOptions], policy: optimize.Policy, price: float
+) -> list[dict[str, Any]]:
+    return [solve_at_price(o, policy, price) for o in chunk]
+
+
+class _Curves:
+    """Each district's answers at the prices solved so far, and the prices they settle.
+
+    ``L_d(lam) = min over plans (cost - lam x covered weight)`` is concave in ``lam`` (a minimum
+    of lines), so at a price between two solved ones ``a < lam < b``:
+
+    - the interpolation of the bounds at ``a`` and ``b`` bounds ``L_d(lam)`` from below;
+    - if the district covered the same weight at ``a`` and ``b``, its plan at ``a`` is optimal
+      at ``lam`` too (to the solves' gaps): every plan's line lies above both ends;
+    - above a price at which it covered every village any option can cover (``reach``), its
+      plan stays the same and ``bound_a - (lam - a) x reach`` bounds ``L_d(lam)``.
+
+    At price 0 every district keeps its existing service at cost 0, exactly (costs are >= 0).
+    Only the districts none of these rules settle are solved.
+    """
+
+    def __init__(self, options: Sequence[DistrictOptions]) -> None:
+        self.points: list[dict[float, dict[str, float]]] = []
+        self.reach: list[float] = []
+        for o in options:
+            first = o.table.drop_duplicates("village_id")
+            cover = o.table[o.table["counts_as_covered"].astype(bool)]
+            existing = float(o.table.loc[o.table["technology"] == "existing", "weight"].sum())
+            self.reach.append(
+                float(first[first["village_id"].isin(cover["village_id"])]["weight"].sum())
+            )
+            self.points.append({0.0: {"covered_weight": existing, "cost": 0.0, "bound": 0.0}})
+
+    def known(self, i: int, price: float) -> dict[str, float] | None:
+        """District ``i``'s answer at ``price`` from the rules above, or None."""
+        pts = self.points[i]
+        if price in pts:
+            return pts[price]
+        below = max((p for p in pts if p < price), default=None)
+        above = min((p for p in pts if p > price), default=None)
+        if below is None:
+            return None
+        a = pts[below]
+        if a["covered_weight"] >= self.reach[i] * (1 - 1e-12):
+            return {**a, "bound": a["bound"] - (price - below) * self.reach[i]}
+        if above is None:
+            return None
+        b = pts[above]
+        if abs(a["covered_weight"] - b["covered_weight"]) > 1e-9 * max(1.0, a["covered_weight"]):
+            return None
+        t = (above - price) / (above - below)
+        best = a if a["cost"] <= b["cost"] else b
+        return {**best, "bound": t * a["bound"] + (1 - t) * b["bound"]}
+
+    def add(self, i: int, price: float, result: dict[str, float]) -> None:
+        self.points[i][price] = result
 
 
 def _final_plan(opts: DistrictOptions, policy: optimize.Policy, share: float) -> xr.Dataset:
@@ -330,40 +395,75 @@ def couple(
     total = sum(weight.values())
     target = policy.coverage_target
     prices: list[dict[str, float]] = []
+    curves = _Curves(options)
 
     def at(price: float) -> list[dict[str, Any]]:
-        res = run(solve_at_price, tasks, [sub_policy] * len(options), [price] * len(options))
+        res = [curves.known(i, price) for i in range(len(options))]
+        todo = [i for i, r in enumerate(res) if r is None]
+        chunks = [todo[k : k + CHUNK] for k in range(0, len(todo), CHUNK)]
+        solved = run(
+            _solve_chunk,
+            [[tasks[i] for i in c] for c in chunks],
+            [sub_policy] * len(chunks),
+            [price] * len(chunks),
+        )
+        for c, out in zip(chunks, solved, strict=True):
+            for i, r in zip(c, out, strict=True):
+                curves.add(i, price, r)
+                res[i] = r
         covered = sum(r["covered_weight"] for r in res)
         cost = sum(r["cost"] for r in res)
         dual = sum(r["bound"] for r in res) + price * target * total
-        prices.append({"price": price, "covered_weight": covered, "cost": cost, "dual_bound": dual})
+        prices.append(
+            {
+                "price": price,
+                "covered_weight": covered,
+                "cost": cost,
+                "dual_bound": dual,
+                "solved": len(todo),
+            }
+        )
         return res
 
     share: dict[str, float] = {}
     if target is not None and total > 0:
         need = target * total * (1 - 1e-12)
-        lo, hi = 0.0, _price_ceiling(options)
-        existing = sum(
-            float(o.table.loc[o.table["technology"] == "existing", "weight"].sum()) for o in options
-        )
-        if existing >= need:  # today's service meets the target: a token price keeps it
-            hi = EXISTING_PRICE
-        res_hi, res_lo = at(hi), None
-        # bisection (halving from the ceiling, then geometric) for the least price that covers
-        while len(prices) < MAX_PRICES and hi - lo > PRICE_RTOL * hi:
-            if prices[0]["covered_weight"] < need:
+        ceiling = _price_ceiling(options)
+        existing = sum(curves.points[i][0.0]["covered_weight"] for i in range(len(options)))
+        lo, res_lo = 0.0, [curves.points[i][0.0] for i in range(len(options))]
+        hi, res_hi = None, None
+        price = EXISTING_PRICE if existing >= need else ceiling / 2**START_HALVINGS
+        while len(prices) < MAX_PRICES:  # upward, doubling, to the first covering price
+            res = at(price)
+            if prices[-1]["covered_weight"] >= need:
+                hi, res_hi = price, res
+                break
+            lo, res_lo = price, res
+            if price >= ceiling:
                 break  # even the ceiling price does not reach the target: it is unreachable
+            price = min(2.0 * price, ceiling)
+        # then false position on the covered weight (Illinois), halving while lo is 0
+        f_lo = sum(r["covered_weight"] for r in res_lo) - need
+        f_hi = prices[-1]["covered_weight"] - need if hi is not None else 0.0
+        side = 0
+        while hi is not None and len(prices) < MAX_PRICES and hi - lo > PRICE_RTOL * hi:
             primal = min(p["cost"] for p in prices if p["covered_weight"] >= need)
             dual = max(p["dual_bound"] for p in prices)
             if primal - dual <= gap_tol * max(abs(primal), 1.0):
                 break  # the cheapest covering choice seen is proved within the tolerance
-            mid = hi / 2 if lo == 0.0 else math.sqrt(lo * hi)
+            mid = _next_price(lo, hi, f_lo, f_hi)
             res = at(mid)
-            if prices[-1]["covered_weight"] >= need:
-                hi, res_hi = mid, res
+            f = prices[-1]["covered_weight"] - need
+            if f >= 0:
+                hi, res_hi, f_hi = mid, res, f
+                f_lo, side = (f_lo / 2 if side == 1 else f_lo), 1
             else:
-                lo, res_lo = mid, res
-        chosen = _mix(res_lo, res_hi, need) if res_lo is not None else res_hi
+                lo, res_lo, f_lo = mid, res, f
+                f_hi, side = (f_hi / 2 if side == -1 else f_hi), -1
+        # unreachable: the districts' most coverage (at the ceiling price); else the cheapest
+        # mix of the last covering price's choices and the last lower price's (price 0 is
+        # every district keeping its existing service)
+        chosen = res_lo if hi is None else _mix(res_lo, res_hi, need)
         share = {
             o.district: (r["covered_weight"] / weight[o.district] if weight[o.district] else 0.0)
             for o, r in zip(options, chosen, strict=True)
@@ -375,6 +475,16 @@ def couple(
         [share.get(o.district, 0.0) for o in options],
     )
     return _assemble(options, plans, prices, weight, target, t0, gap_tol)
+
+
+def _next_price(lo: float, hi: float, f_lo: float, f_hi: float) -> float:
+    """The next price to try in ``(lo, hi)``: where the line through the covered weight minus the
+    target at both ends (``f_lo < 0 <= f_hi``) crosses zero, kept at least 5% of the interval
+    from either end (halving when ``lo`` is 0, as covered weight grows slowly at low prices)."""
+    if lo == 0.0 or not f_hi - f_lo > 0:
+        return hi / 2 if lo == 0.0 else math.sqrt(lo * hi)
+    x = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+    return min(max(x, lo + 0.05 * (hi - lo)), hi - 0.05 * (hi - lo))
 
 
 def _mix(
@@ -476,7 +586,7 @@ def _assemble(
     return DistrictPlan(
         {o.district: p for o, p in zip(options, plans, strict=True)},
         table,
-        pd.DataFrame(prices, columns=["price", "covered_weight", "cost", "dual_bound"]),
+        pd.DataFrame(prices, columns=["price", "covered_weight", "cost", "dual_bound", "solved"]),
         attrs,
     )
 

@@ -82,6 +82,19 @@ class Region:
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path = Path(".")
     warnings: list[str] = field(default_factory=list)
+    #: Derived results computed once per region (e.g. the fiber route graph,
+    #: :func:`universal_service.costs.route_graph`), keyed by what they depend on; not
+    #: pickled, not compared, fresh on every new Region (``subset``, ``dataclasses.replace``).
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["memo"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, val in state.items():
+            object.__setattr__(self, k, val)
 
     def subset(self, district_ids: list[str], buffer_m: float | None = None) -> Region:
         """Return the region restricted to some districts.

@@ -26,7 +26,7 @@ from .instance import (
     prepare,
     remove_dominated,
 )
-from .solve import baseline, evaluate_plan, plan
+from .solve import baseline, evaluate_plan, plan, solve_brief
 
 __all__ = [
     "BUDGET_BASES",
@@ -49,6 +49,7 @@ __all__ = [
     "prepare",
     "remove_dominated",
     "share_bound",
+    "solve_brief",
     "tie_break_weight",
     "to_highs",
     "to_pulp",

@@ -462,6 +462,49 @@ def plan(
     return price_plan(_dataset(inst, out.choice, ev, attrs), options, sites)
 
 
+def solve_brief(
+    options: pd.DataFrame, sites: pd.DataFrame, policy: Policy | None = None
+) -> dict[str, object]:
+    """Solve like :func:`plan` but return only the figures a price search needs, no Plan.
+
+    The same instance, model and solver as :func:`plan` (so the same choice); the Plan Dataset
+    and its pricing (:func:`price_plan`), most of :func:`plan`'s time on a small model, are
+    skipped. For the many small solves of a Lagrangian price search
+    (:func:`universal_service.districts.solve_at_price`).
+
+    Parameters
+    ----------
+    options, sites, policy
+        As :func:`plan`.
+
+    Returns
+    -------
+    dict
+        ``status`` (as the Plan's ``attrs["status"]``), ``objective`` and ``bound`` (objective
+        units), ``total_cost`` (the plan's NPV cost with shared sites paid once [CNY], equal to
+        :func:`plan`'s ``total_npv_cost``), ``covered_weight`` (after the plan, existing
+        service included) and ``option_id`` (per village in sorted id order, "" unserved).
+    """
+    policy = policy or Policy()
+    inst = instance.remove_dominated(instance.prepare(options, sites, policy), policy)
+    out, model, _ = _solve_instance(inst, policy)
+    ev = heuristics.evaluate(inst, out.choice, policy)
+    served = out.choice >= 0
+    ids = (
+        np.where(served, inst.option_id[np.maximum(out.choice, 0)], "")
+        if len(inst.option_id)
+        else np.full(len(out.choice), "")
+    )
+    return {
+        "status": _status(out.status, out.objective, out.bound, model.sense, policy),
+        "objective": out.objective,
+        "bound": out.bound,
+        "total_cost": float(ev["total_cost"]),
+        "covered_weight": float(ev["covered_weight"]),
+        "option_id": np.asarray(ids, dtype=str),
+    }
+
+
 def _choice_of(inst: Instance, plan: xr.Dataset) -> np.ndarray:
     """A Plan's chosen options as option indices of ``inst`` per village (-1: none, or an option
     the instance no longer has)."""
