@@ -19,6 +19,10 @@ import numpy as np
 from universal_service import national, nationalpack, scenarios, uncertainty
 
 
+def a_costing(res: national.NationalResult) -> float:
+    return float(res.plan.attrs.get("costing_seconds", float("nan")))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--provinces", default=None, help="comma-separated adcodes (default: all)")
@@ -46,6 +50,10 @@ def main() -> None:
     print(
         f"wall {wall:.1f} s ({planned:.1f} s to the plan); {n_v / wall:.1f} villages/s; "
         f"{wall / max(len(codes), 1):.2f} s per county"
+    )
+    print(
+        f"phases: counties built and costed {a_costing(res):.1f} s, price search and final "
+        f"plans {planned - a_costing(res):.1f} s"
     )
     per = res.plan.prices
     print(f"price search: {len(per)} prices, {int(per['solved'].sum())} district solves")

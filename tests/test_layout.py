@@ -54,9 +54,11 @@ LAYERS = {
     "studies": 13,
     "uncertainty": 13,
     "national": 13,
-    "cli": 14,
-    "__main__": 15,
-    "__init__": 15,
+    "runcache": 14,
+    "views": 14,
+    "cli": 15,
+    "__main__": 16,
+    "__init__": 16,
 }
 
 MAX_LINES = 800

@@ -139,6 +139,9 @@ def _plan_and_write(
                 "previous output set, if any. Free space or fix the folder and run again."
             )
         )
+    from . import runcache
+
+    runcache.store(result, result.region.path)  # the dashboard starts from this plan
     typer.echo(report.format_summary(result))
     if result.rollout is not None:
         from . import rollout

@@ -361,23 +361,6 @@ def route_graph(
         options share it); do not modify it.
     """
     fiber = (catalog or load_catalog())["fiber"]
-    key = (
-        "route_graph",
-        id(region.dem),
-        hashlib.sha1(
-            np.ascontiguousarray(np.column_stack([v.geometry.x, v.geometry.y])).tobytes()
-            + "|".join(v["village_id"].astype(str)).encode()
-            + np.ascontiguousarray(
-                np.column_stack([region.pops.geometry.x, region.pops.geometry.y])
-            ).tobytes()
-            + "|".join(region.pops["pop_id"].astype(str)).encode()
-            + repr(sorted(fiber.items())).encode()
-        ).hexdigest(),
-        len(region.roads),
-    )
-    if key in region.memo:  # the baseline's reach test and the options share one graph
-        return region.memo[key]
-    classes = network.terrain_costs(fiber)
     nodes = pd.concat(
         [
             pd.DataFrame(
@@ -399,6 +382,11 @@ def route_graph(
         ],
         ignore_index=True,
     )
+    digest = hashlib.sha1(pd.util.hash_pandas_object(nodes, index=False).to_numpy().tobytes())
+    key = ("route_graph", id(region.dem), len(region.roads), digest.hexdigest(), repr(fiber))
+    if key in region.memo:  # the baseline's reach test and the options share one graph
+        return region.memo[key]
+    classes = network.terrain_costs(fiber)
     roads = region.roads if len(region.roads) else None
     road_factor = network.ROAD_COST_FACTOR if classes is None else classes.flat
     G = network.route_graph(

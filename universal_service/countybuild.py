@@ -98,8 +98,13 @@ SNAP_INSIDE_M = 100.0
 LOCATION_RULE = (
     "Amap point (WGS84) where the pack has one, moved 100 m inside the county when it falls "
     "outside (amap_snapped); else uniform in a disc around the township's point of radius "
-    "sqrt(county area / (pi x townships)), inside the county (30 tries), seeded"
+    "sqrt(county area / (pi x townships)), inside the county (30 tries; else moved 100 m "
+    "inside, derived_snapped), seeded"
 )
+#: The highest ground on Earth [m]: Qomolangma (Everest), 8,848.86 m (China-Nepal joint
+#: announcement, 2020-12-08). The seeded detail can lift Himalayan cells above it; they are
+#: clipped there.
+HIGHEST_GROUND_M = 8_848.86
 
 
 def utm_crs(lon: float, lat: float) -> CRS:
@@ -108,19 +113,35 @@ def utm_crs(lon: float, lat: float) -> CRS:
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def _county_shape(pack: NationalPack, adcode: str, pts: gpd.GeoSeries) -> shapely.Geometry:
-    """The county polygon (WGS84), or the 5 km-buffered hull of its points when it has none."""
+def _county_shape(
+    pack: NationalPack, adcode: str, pts: gpd.GeoSeries
+) -> tuple[shapely.Geometry, str]:
+    """The county polygon (WGS84) and how it was found: its boundary; else the 5 km-buffered
+    hull of its points; else (no point either) a disc of its prefecture's median county area
+    at the centre of the prefecture's counties (or the province's)."""
     row = pack.counties[pack.counties["adcode"] == adcode]
     if len(row):
-        return row.geometry.iloc[0]
-    if len(pts) == 0:
-        raise InputDataError(
-            f"{pack.path}: county {adcode} has no boundary in counties.gpkg and none of its "
-            "villages or townships has a point; it cannot be placed (give it a boundary)"
-        )
-    crs = utm_crs(float(pts.x.mean()), float(pts.y.mean()))
-    hull = gpd.GeoSeries([pts.to_crs(crs).union_all().convex_hull.buffer(5_000.0)], crs=crs)
-    return hull.to_crs("EPSG:4326").iloc[0]
+        return row.geometry.iloc[0], "boundary (counties.gpkg)"
+    if len(pts):
+        crs = utm_crs(float(pts.x.mean()), float(pts.y.mean()))
+        hull = gpd.GeoSeries([pts.to_crs(crs).union_all().convex_hull.buffer(5_000.0)], crs=crs)
+        return hull.to_crs("EPSG:4326").iloc[0], "derived: 5 km around its points' hull"
+    for prefix, what in ((adcode[:4], "prefecture"), (adcode[:2], "province")):
+        kin = pack.counties[pack.counties["adcode"].astype(str).str.startswith(prefix)]
+        if len(kin):
+            c = kin.union_all().centroid
+            crs = utm_crs(c.x, c.y)
+            m = kin.to_crs(crs)
+            area = float(m.geometry.area.median())
+            centre = m.union_all().centroid
+            disc = gpd.GeoSeries([centre.buffer(math.sqrt(area / math.pi))], crs=crs)
+            how = f"derived: a disc of the {what}'s median county area at its counties' centre"
+            return disc.to_crs("EPSG:4326").iloc[0], how
+    raise InputDataError(
+        f"{pack.path}: county {adcode} has no boundary in counties.gpkg, none of its villages "
+        "or townships has a point and no county of its province has a boundary; it cannot be "
+        "placed (give it a boundary)"
+    )
 
 
 def _place(
@@ -165,7 +186,7 @@ def _dem(pack: NationalPack, county_m: shapely.Geometry, crs: CRS, rng: np.rando
     rough = ndimage.map_coordinates(rough12, coords, order=1, mode="nearest")
     noise = ndimage.gaussian_filter(rng.standard_normal((ny, nx)), DETAIL_SMOOTH_CELLS)
     noise /= max(float(noise.std()), 1e-12)
-    z = np.maximum(trend + DETAIL_SHARE * rough * noise, 0.0)
+    z = np.clip(trend + DETAIL_SHARE * rough * noise, 0.0, HIGHEST_GROUND_M)
     return z.astype(np.float32), transform
 
 
@@ -225,7 +246,7 @@ def county_region(
         ),
         crs="EPSG:4326",
     )
-    shape = _county_shape(pack, adcode, pts)
+    shape, shape_rule = _county_shape(pack, adcode, pts)
     c = shape.centroid
     crs = utm_crs(c.x, c.y)
     to_m = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
@@ -250,12 +271,13 @@ def county_region(
     inner = county_m.buffer(-SNAP_INSIDE_M)
     inner = inner if not inner.is_empty else county_m
     source = np.where(with_pt, "amap", "derived").astype(object)
-    for i in np.flatnonzero(with_pt):
+    shapely.prepare(county_m)
+    for i in range(len(vxy)):  # placed ones too: a disc's anchor can lie outside
         pt = shapely.Point(vxy[i])
         if not county_m.contains(pt):
             near = shapely.ops.nearest_points(inner, pt)[0]
             vxy[i] = (near.x, near.y)
-            source[i] = "amap_snapped"
+            source[i] = source[i] + "_snapped"
     mean_pop = RURAL_RESIDENTS / RURAL_VILLAGES
     s = POPULATION_SIGMA
     pop = np.maximum(
@@ -294,6 +316,7 @@ def county_region(
         "dem_method": f"12 km relief (pack dem_12km.tif) bilinear at {CELL_M:.0f} m plus seeded "
         f"detail ({DETAIL_SHARE} x local 12 km relief); universal_service.countybuild",
         "location_rule": LOCATION_RULE,
+        "county_shape": shape_rule,
         "population_source": "derived: China's 2016 rural residents per rural village, log-normal",
         "baseline_year": BASELINE_YEAR,
         "fiber_reach_km": FIBER_REACH_KM,

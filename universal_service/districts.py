@@ -362,6 +362,7 @@ def couple(
     client: Any | None = None,
     gap_tol: float = 0.005,
     t0: float | None = None,
+    remote: Sequence[Any] | None = None,
 ) -> DistrictPlan:
     """Couple costed districts under the policy's coverage target (see the module docstring).
 
@@ -377,6 +378,9 @@ def couple(
         ``max(policy.mip_gap, gap_tol / 5)`` (their bounds stay valid at any gap).
     t0 : float, optional
         ``time.perf_counter()`` at the start, for ``attrs["seconds"]``.
+    remote : sequence of distributed.Future, optional
+        The same districts already on the client's workers (one future per option, in order),
+        so they are not sent again.
 
     Returns
     -------
@@ -386,9 +390,15 @@ def couple(
     run = _mapper(client)
     check_policy(policy, "(policy)")
     sub_policy = dataclasses.replace(policy, mip_gap=max(policy.mip_gap, gap_tol / 5))
-    options = [o for o in options if len(o.table)]
+    keep = [i for i, o in enumerate(options) if len(o.table)]
+    options = [options[i] for i in keep]
     # each district's tables go to the workers once, not with every price
-    tasks = client.scatter(list(options)) if client is not None and options else options
+    if client is not None and remote is not None:
+        tasks = [remote[i] for i in keep]
+    elif client is not None and options:
+        tasks = client.scatter(list(options))
+    else:
+        tasks = options
     weight = {
         o.district: float(o.table.drop_duplicates("village_id")["weight"].sum()) for o in options
     }

@@ -114,6 +114,10 @@ def county_options(
     return None, None, error + (" | " + last.strip().splitlines()[-1] if last else "")
 
 
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
 def run(
     scenario: scenarios.Scenario,
     provinces: list[str] | None = None,
@@ -162,6 +166,7 @@ def run(
     else:
         scenario_f, catalog_f = scenario, catalog
     args = ([path] * len(codes), codes, [scenario_f] * len(codes), [catalog_f] * len(codes))
+    remote = None
     if client is None:
         results = []
         for code in codes:
@@ -178,6 +183,9 @@ def run(
             results[order[fut.key]] = fut.result()
             if progress:
                 progress(codes[order[fut.key]])
+        # the costed counties stay where they were built: the price search uses them there
+        remote = client.map(_first, futures, pure=False)
+        del futures
     names = pack.counties.set_index("adcode")["name"]
     failed = pd.DataFrame(
         [
@@ -187,8 +195,18 @@ def run(
         ],
         columns=["county", "name", "error"],
     )
-    good = [r for r in results if r[0] is not None]
-    plan = districts.couple([r[0] for r in good], policy, client=client, gap_tol=gap_tol, t0=t0)
+    costed = time.perf_counter() - t0
+    ok = [i for i, r in enumerate(results) if r[0] is not None]
+    good = [results[i] for i in ok]
+    plan = districts.couple(
+        [r[0] for r in good],
+        policy,
+        client=client,
+        gap_tol=gap_tol,
+        t0=t0,
+        remote=None if remote is None else [remote[i] for i in ok],
+    )
+    plan.attrs["costing_seconds"] = costed
     points = pd.concat([r[1] for r in good], ignore_index=True) if good else pd.DataFrame()
     return _assemble(plan, points, failed, names)
 

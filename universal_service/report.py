@@ -62,6 +62,15 @@ def money_labels(result: ScenarioResult) -> dict[str, str]:
     }
 
 
+def village_status(plan: xr.Dataset) -> np.ndarray:
+    """Each village's row of :func:`summary`: :data:`ALREADY_SERVED` (its existing service is
+    kept), ``plan: <technology>`` (served by the plan) or :data:`LEFT_UNSERVED`."""
+    served = plan["served"].values.astype(bool)
+    tech = plan["technology"].values.astype(str)
+    already = served & (tech == "existing")
+    return np.where(already, ALREADY_SERVED, np.where(served, "plan: " + tech, LEFT_UNSERVED))
+
+
 def summary(result: ScenarioResult) -> pd.DataFrame:
     """Villages, population and money of the plan, from the Plan's own variables.
 
@@ -80,9 +89,6 @@ def summary(result: ScenarioResult) -> pd.DataFrame:
         every built site serves a village, its subsidy the Plan's ``total_subsidy``.
     """
     plan = result.plan
-    served = plan["served"].values.astype(bool)
-    tech = plan["technology"].values.astype(str)
-    already = served & (tech == "existing")
     df = pd.DataFrame(
         {
             "villages": 1,
@@ -96,7 +102,7 @@ def summary(result: ScenarioResult) -> pd.DataFrame:
             "cheapest": plan["cheapest_cost"].values if "cheapest_cost" in plan else np.nan,
         }
     )
-    df["row"] = np.where(already, ALREADY_SERVED, np.where(served, "plan: " + tech, LEFT_UNSERVED))
+    df["row"] = village_status(plan)
     site_capex = (
         float(plan["site_capex"].where(plan["site_built"], 0.0).sum())
         if "site_capex" in plan
