@@ -430,10 +430,28 @@ with box:
         regime = state.get("regime") if alloc is not None else None
         table = views.district_table(result, alloc, regime)
         st.bar_chart(
-            table[[f"population {s}" for s in views.STATUSES]],
+            views.chart_by_status(table),
             x_label="district",
             y_label="people",
+            color=views.STATUS_COLORS,
         )
+        st.subheader("One district on its own")
+        names = region.districts.set_index("district_id")["name"].astype(str)
+        dcol, tcol = st.columns(2)
+        one = dcol.selectbox(
+            "District", list(names.index), format_func=lambda d: names[d], key="one_district"
+        )
+        one_target = tcol.slider(
+            "Its coverage target", 0.5, 1.0, float(target), 0.01, key="one_target"
+        )
+        if st.button("Plan this district alone (its own sites and routes)", key="one_btn"):
+            with st.spinner(f"Costing and planning {names[one]}..."):
+                sc_one = load(shown)
+                alone = views.district_alone(result, sc_one, one, one_target)
+            state["one"] = (shown, one, one_target, alone)
+        if state.get("one") and state["one"][0] == shown:
+            _, d_id, d_target, alone = state["one"]
+            st.dataframe(alone, key="one_table")
         st.dataframe(
             table,
             key="district_table",
@@ -466,12 +484,17 @@ with box:
             ra, rb = solve(sa), solve(sb)
             kpis = views.kpi_table({"A": ra, "B": rb})
             k1, k2, k3 = st.columns(3)
-            for col, (label, row, fmt) in zip(
+            for col, (label, row, fmt, colour) in zip(
                 (k1, k2, k3),
                 (
-                    ("Coverage of population", "coverage, share of population", views.share),
-                    ("NPV cost", "NPV cost [CNY]", lambda x: views.cny(x, "M")),
-                    ("Subsidy", "NPV subsidy [CNY]", lambda x: views.cny(x, "M")),
+                    (
+                        "Coverage of population",
+                        "coverage, share of population",
+                        views.share,
+                        "normal",
+                    ),
+                    ("NPV cost", "NPV cost [CNY]", lambda x: views.cny(x, "M"), "inverse"),
+                    ("Subsidy", "NPV subsidy [CNY]", lambda x: views.cny(x, "M"), "inverse"),
                 ),
                 strict=True,
             ):
@@ -479,11 +502,10 @@ with box:
                     f"{label}, B",
                     fmt(kpis.loc[row, "B"]),
                     delta=fmt(kpis.loc[row, "difference"]).replace("CNY ", ""),
+                    delta_color=colour,
                     help=f"A: {fmt(kpis.loc[row, 'A'])}",
                 )
-            st.dataframe(
-                kpis, key="kpi_table", column_config={c: money_col(c) for c in kpis.columns}
-            )
+            st.dataframe(views.formatted_kpis(kpis), key="kpi_table")
             changes = views.technology_changes(ra, rb)
             st.caption(f"{len(changes):,} villages change technology from A to B.")
             changes["r"], changes["g"], changes["b"], changes["radius_m"] = 200, 30, 160, 700

@@ -179,3 +179,18 @@ def test_prices_settled_without_solving_agree_with_solving(setup) -> None:
             assert net == pytest.approx(exact, rel=1e-9, abs=1e-6), (i, p)
             assert known["bound"] <= exact + 1e-6
     assert settled > 0  # the rules did settle some prices
+
+
+def test_one_district_planned_alone_meets_its_own_target(setup) -> None:
+    region, scenario, opts = setup
+    d = sorted(region.districts["district_id"])[0]
+    plan = districts.plan_one_district(region, scenario, d, coverage_target=0.9)
+    assert set(plan["district_id"].values.astype(str)) == {d}
+    assert plan.attrs["coverage_share"] >= 0.9 - 1e-9
+    assert plan.attrs["status"] == "optimal"
+    # the same as solving that district's costed options directly
+    policy = dataclasses.replace(
+        scenarios.policy_for(scenario.config), coverage_target=0.9, district_targets=None
+    )
+    same = optimize.plan(opts[0].table, opts[0].sites, policy)
+    assert plan.attrs["total_npv_cost"] == pytest.approx(same.attrs["total_npv_cost"], rel=1e-6)

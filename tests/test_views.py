@@ -205,3 +205,24 @@ def test_curve_points_mark_the_current_plan(runs):
     )
     assert here["coverage of population"] == pytest.approx(report.coverage_shares(result.plan)[0])
     assert (pts["series"] != "this plan").sum() == 2
+
+
+def test_formatted_kpis_carry_units(runs):
+    a, b = runs
+    t = views.formatted_kpis(views.kpi_table({"A": a, "B": b}))
+    assert t.loc["NPV cost [CNY]", "A"] == views.cny(a.plan.attrs["total_npv_cost"])
+    assert t.loc["coverage, share of population", "B"].endswith("%")
+    assert "." not in t.loc["villages newly served", "A"]
+
+
+def test_a_district_alone_beside_its_part_of_the_plan(runs):
+    result, _ = runs
+    d = sorted(result.region.districts["district_id"])[0]
+    t = views.district_alone(result, result.scenario, d, 0.9)
+    whole, alone = t.columns
+    assert "District 1" in whole and "90%" in alone
+    assert float(t.loc["coverage of population", alone].rstrip("%")) >= 90.0 - 0.05
+    mine = result.plan.where(result.plan["district_id"] == d, drop=True)
+    assert t.loc["NPV cost", whole] == views.cny(
+        float((mine["npv_cost"] + mine["site_share"]).sum())
+    )

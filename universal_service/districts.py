@@ -153,6 +153,45 @@ def district_options(
     return DistrictOptions(district, opts.table, sites, time.perf_counter() - t0)
 
 
+def plan_one_district(
+    region: Region,
+    scenario: scenarios.Scenario,
+    district: str,
+    *,
+    coverage_target: float | None = None,
+    catalog: Catalog | None = None,
+) -> xr.Dataset:
+    """Plan one district on its own (its own sites and routes, its own coverage target).
+
+    The district is costed by :func:`district_options` (its cropped region) and planned at
+    least cost by :func:`universal_service.optimize.plan` under the scenario's policy with
+    ``coverage_target`` (default the scenario's) applied to the district alone; a budget or
+    district targets of the scenario do not apply.
+
+    Returns
+    -------
+    xarray.Dataset
+        The district's Plan (``attrs["seconds"]``: costing and solving [s]).
+    """
+    t0 = time.perf_counter()
+    opts = district_options(region, scenario, district, catalog)
+    policy = scenarios.policy_for(scenario.config)
+    target = policy.coverage_target if coverage_target is None else float(coverage_target)
+    plan = optimize.plan(
+        opts.table,
+        opts.sites,
+        dataclasses.replace(
+            policy,
+            coverage_target=target,
+            district_targets=None,
+            budget=None,
+            objective="min_cost",
+        ),
+    )
+    plan.attrs["seconds"] = time.perf_counter() - t0
+    return plan
+
+
 def scaled_hilltops(hilltops: int, area_share: float) -> int:
     """Hilltop candidates for a part of a region: ``hilltops`` x its share of the area, rounded,
     at least :data:`MIN_HILLTOPS` (none when the scenario asks for none)."""

@@ -25,7 +25,7 @@ import shapely
 import xarray as xr
 from pyproj import Transformer
 
-from . import allocate, plot, report, studies, viewshed
+from . import allocate, districts, plot, report, studies, viewshed
 from .io import Region
 from .scenarios import ScenarioResult
 
@@ -423,9 +423,48 @@ def district_table(
     out["subsidy per person newly served [CNY]"] = out["subsidy [CNY]"] / new
     if allocation is not None and regime is not None:
         out["operator"] = assigned_operator(allocation, regime).reindex(out.index).to_numpy()
+    money = [c for c in out.columns if "[CNY]" in c]
+    out[money] = out[money].round(0)  # whole yuan: a display table
     out.insert(0, "district", names.reindex(out.index).fillna(pd.Series(out.index)).to_numpy())
     out = out.reset_index().set_index("district")
     return out.sort_values(f"population {STATUSES[2]}", ascending=False, kind="stable")
+
+
+def district_alone(
+    result: ScenarioResult, scenario: Any, district: str, coverage_target: float
+) -> pd.DataFrame:
+    """One district planned on its own (:func:`universal_service.districts.plan_one_district`)
+    beside its part of the region's plan: coverage of population, NPV cost and subsidy [CNY],
+    villages newly served, status and seconds."""
+    alone = districts.plan_one_district(
+        result.region, scenario, district, coverage_target=coverage_target
+    )
+    whole = result.plan.where(result.plan["district_id"] == district, drop=True)
+
+    def row(p: xr.Dataset, attrs: dict[str, Any]) -> dict[str, str]:
+        pop = p["population"].values.astype(float)
+        cov = p["covered"].values.astype(bool)
+        new = p["served"].values.astype(bool) & (p["technology"].values.astype(str) != "existing")
+        money = float((p["npv_cost"] + p["site_share"]).sum())
+        return {
+            "coverage of population": share(pop[cov].sum() / max(pop.sum(), 1e-9)),
+            "NPV cost": cny(money),
+            "subsidy": cny(float(p["subsidy"].sum())),
+            "villages newly served": count(new.sum()),
+            "plan status": str(attrs.get("status", "")),
+        }
+
+    name = result.region.districts.set_index("district_id")["name"].astype(str).get(district)
+    out = pd.DataFrame(
+        {
+            f"in the region's plan ({name})": row(whole, result.plan.attrs),
+            f"alone, target {coverage_target:.0%}": {
+                **row(alone, alone.attrs),
+                "plan status": f"{alone.attrs['status']} ({alone.attrs['seconds']:.1f} s)",
+            },
+        }
+    )
+    return out
 
 
 def assigned_operator(allocation: xr.Dataset, regime: str) -> pd.Series:
@@ -529,6 +568,35 @@ def curve_points(sweep: pd.DataFrame, result: ScenarioResult) -> pd.DataFrame:
         }
     )
     return pd.concat([curve, here], ignore_index=True)
+
+
+def formatted_kpis(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`kpi_table` as text: shares in percent, money as ``CNY 1,234,567``, counts with
+    thousands separators (a display table; download the numbers with :func:`csv_bytes`)."""
+
+    def fmt(row: str, x: float) -> str:
+        if row.startswith("coverage"):
+            return share(x)
+        if "[CNY]" in row:
+            return cny(x)
+        return count(x)
+
+    return pd.DataFrame(
+        {c: [fmt(r, v) for r, v in table[c].items()] for c in table.columns}, index=table.index
+    )
+
+
+def chart_by_status(table: pd.DataFrame) -> pd.DataFrame:
+    """People by status per district (:func:`district_table`) for a stacked bar chart, columns
+    in :data:`STATUSES` order (colour them with :data:`STATUS_COLORS`)."""
+    return table[[f"population {s}" for s in STATUSES]].rename(
+        columns={f"population {s}": s for s in STATUSES}
+    )
+
+
+#: Colours of :func:`chart_by_status`'s columns: served today grey, by the plan green, left
+#: unserved red.
+STATUS_COLORS = ["#8c8c8c", "#2ca02c", "#d62728"]
 
 
 def technology_changes(a: ScenarioResult, b: ScenarioResult) -> pd.DataFrame:
