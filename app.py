@@ -81,6 +81,26 @@ def solve(settings: tuple) -> scenarios.ScenarioResult:
     return runs[settings]
 
 
+def download_files(settings: tuple, alloc=None) -> dict[str, bytes]:
+    """The download files of a run, made once per run (the same bytes on every rerun, so the
+    browser's download links stay valid while the page reruns)."""
+    made = state.setdefault("files", {})
+    key = (settings, alloc is not None)
+    if key not in made:
+        result = solve(settings)
+        out = {
+            "villages.csv": views.villages_csv(result),
+            "villages.gpkg": views.villages_gpkg(result),
+            "plan.nc": views.netcdf_bytes(result.plan),
+            "kpis.csv": views.csv_bytes(views.kpi_table({"plan": result})),
+        }
+        if alloc is not None:
+            out["allocation.nc"] = views.netcdf_bytes(alloc)
+        made.clear()  # only the run shown
+        made[key] = out
+    return made[key]
+
+
 def describe(settings: tuple) -> str:
     _, sfile, sname, items = settings
     words = {
@@ -155,6 +175,7 @@ def points(df: pd.DataFrame, name: str) -> pdk.Layer:
         get_radius="radius_m",
         pickable=True,
         opacity=0.85,
+        radius_min_pixels=3,
     )
 
 
@@ -371,7 +392,10 @@ with box:
                 f"{result.fiber.shared_trench_m / 1000:,.0f} km of trench (flat-equivalent), "
                 f"{result.fiber.saving_share:.0%} less than separate routes."
             )
-        st.dataframe(report.summary(result), key="summary_table")
+        summary = report.summary(result).round(0)
+        st.dataframe(
+            summary, key="summary_table", column_config={c: money_col(c) for c in summary.columns}
+        )
 
     alloc = state.get("allocation", {}).get(shown)
     with tabs[3]:
@@ -529,25 +553,29 @@ with box:
 
     with tabs[5]:
         st.download_button(
-            "Villages (CSV)", views.villages_csv(result), "villages.csv", "text/csv", key="dl_csv"
+            "Villages (CSV)",
+            download_files(shown)["villages.csv"],
+            "villages.csv",
+            "text/csv",
+            key="dl_csv",
         )
         st.download_button(
             "Villages (GeoPackage)",
-            views.villages_gpkg(result),
+            download_files(shown)["villages.gpkg"],
             "villages.gpkg",
             "application/geopackage+sqlite3",
             key="dl_gpkg",
         )
         st.download_button(
             "Plan (netCDF)",
-            views.netcdf_bytes(result.plan),
+            download_files(shown)["plan.nc"],
             "plan.nc",
             "application/x-netcdf",
             key="dl_plan",
         )
         st.download_button(
             "KPI table (CSV)",
-            views.csv_bytes(views.kpi_table({"plan": result})),
+            download_files(shown)["kpis.csv"],
             "kpis.csv",
             "text/csv",
             key="dl_kpis",
@@ -555,7 +583,7 @@ with box:
         if alloc is not None:
             st.download_button(
                 "Allocation (netCDF)",
-                views.netcdf_bytes(alloc),
+                download_files(shown, alloc)["allocation.nc"],
                 "allocation.nc",
                 "application/x-netcdf",
                 key="dl_alloc",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def test_footprint_keeps_members_and_neutral_hosts(
     region, _ = setup
     towers = region.towers.copy()
     towers.loc[towers.index[0], "operator_id"] = allocate.NEUTRAL_HOST
-    r = footprint(io.Region(**{**region.__dict__, "towers": towers}), ["ct"])
+    r = footprint(dataclasses.replace(region, towers=towers), ["ct"])
     assert set(r.pops["operator_id"]) == {"ct"}
     assert set(r.towers["operator_id"]) <= {"ct", allocate.NEUTRAL_HOST}
     assert allocate.NEUTRAL_HOST in set(r.towers["operator_id"])

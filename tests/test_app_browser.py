@@ -97,13 +97,16 @@ def _metric(page, label: str) -> str:
 
 def _tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
-    page.wait_for_timeout(500)
+    _idle(page)
 
 
 def _idle(page) -> None:
-    """Wait until Streamlit has finished the current run."""
-    page.wait_for_timeout(700)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=WAIT_MS)
+    """Wait until Streamlit has finished the current run (its "Stop" control is gone)."""
+    page.wait_for_timeout(1000)
+    deadline = time.time() + WAIT_MS / 1000
+    while time.time() < deadline and page.get_by_role("button", name="Stop").count():
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(500)
 
 
 def test_dashboard_in_a_real_browser(server, tmp_path):
