@@ -3,9 +3,10 @@
 A run is found again only when the merged scenario, every input file of the region and the
 catalog (:func:`universal_service.scenarios.input_hashes`) and the package's code are the
 same; change any of them and the key changes, so a stale result is never served. The
-dashboard reads its first plan from here (under a second instead of a minute on the bundled
-region), and ``universal-service plan`` stores what it solved, so the dashboard opened after it
-starts from that plan.
+dashboard reads its first plan from here instead of solving it again (the bundled region's
+first map: about 9 s with the run kept, about 79 s without; benchmarks/RESULTS.md), and
+``universal-service plan`` stores what it solved, so the dashboard opened after it starts from
+that plan.
 
 The cache folder is ``$UNIVERSAL_SERVICE_CACHE``, else ``$XDG_CACHE_HOME/universal-service``,
 else ``~/.cache/universal-service``; :data:`KEEP` entries at most (the oldest go first). An
