@@ -21,11 +21,11 @@ from universal_service import io, plot, report, runcache, scenarios, uploads, vi
 from universal_service.errors import InputDataError, ScenarioError
 
 st.set_page_config(page_title="Universal-service planner", layout="wide")
-# stale results are drawn faded (their container's key gives it this class)
-st.markdown(
-    "<style>.st-key-stale_results{opacity:0.45;filter:grayscale(60%);}</style>",
-    unsafe_allow_html=True,
-)
+# Stale results are drawn faded. The page keeps the same elements in the same places whether
+# or not the results are stale (the notice and its style fill fixed slots), so a rerun never
+# remounts the tabs and never sends the reader back to the first one.
+STALE_STYLE = "<style>.st-key-results{opacity:0.45;filter:grayscale(60%);}</style>"
+style_slot = st.empty()
 
 REGION_DIR = Path(os.environ.get("UNIVERSAL_SERVICE_REGION", scenarios.DEFAULT_REGION))
 SCENARIO_DIR = scenarios.DATA_DIR / "scenarios"
@@ -310,26 +310,28 @@ if notes:
     with st.expander("Derived and synthetic data in this region", expanded=False):
         st.markdown("\n".join(f"- {n}" for n in notes))
 
+notices = st.container()  # a fixed slot: what it holds varies, what follows keeps its place
 if run_clicked or "shown" not in state:
     try:
         solve(current)
         state["shown"] = current
     except (InputDataError, ScenarioError) as exc:
-        st.error(f"These settings cannot be planned:\n\n{exc}")
+        notices.error(f"These settings cannot be planned:\n\n{exc}")
         if "shown" not in state:
             st.stop()
 shown = state["shown"]
 result = solve(shown)
 stale = shown != current
 if stale:
-    st.warning(
+    style_slot.markdown(STALE_STYLE, unsafe_allow_html=True)
+    notices.warning(
         f"Results are for: {describe(shown)}. The sidebar now says: {describe(current)}. "
         "Press Run plan to solve it."
     )
 basis_words = views.money_basis(result)
 bbox = hillshade(state["region_dir"])["bbox"]
 
-box = st.container(key="stale_results" if stale else "results")
+box = st.container(key="results")
 with box:
     a = result.plan.attrs
     c1, c2, c3, c4 = st.columns(4)
@@ -338,10 +340,13 @@ with box:
     c3.metric("Subsidy needed", views.cny(a["total_subsidy"], "M"), help=basis_words)
     c4.metric("Plan", str(a["status"]), help=views.status_words(a))
     st.caption(f"Money: {basis_words}. Plan: {views.status_words(a)}.")
+    infeasible_slot = st.container()
     if a.get("infeasible_reason"):
-        st.error(f"Infeasible: {a['infeasible_reason']}")
+        infeasible_slot.error(f"Infeasible: {a['infeasible_reason']}")
 
-    tabs = st.tabs(["Service today", "Plan", "Districts", "Allocation", "Scenarios", "Downloads"])
+    tabs = st.tabs(
+        ["Service today", "Plan", "Districts", "Allocation", "Scenarios", "Downloads"], key="tabs"
+    )
     with tabs[0]:
         st.markdown(plot.legend(plot.SERVICE_COLORS), unsafe_allow_html=True)
         deck([points(views.village_points(result, "existing_service"), "today")], bbox, "map_today")
