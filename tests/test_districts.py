@@ -194,3 +194,30 @@ def test_one_district_planned_alone_meets_its_own_target(setup) -> None:
     )
     same = optimize.plan(opts[0].table, opts[0].sites, policy)
     assert plan.attrs["total_npv_cost"] == pytest.approx(same.attrs["total_npv_cost"], rel=1e-6)
+
+
+def test_each_district_plan_is_its_price_choice_with_a_bound_valid_at_its_own_share(
+    setup, decomposed
+) -> None:
+    """The final plans are not re-solved: each is the choice made at a price, priced, with the
+    bound from that solve. Checked against each district's own MILP at the same share."""
+    region, scenario, opts = setup
+    policy = scenarios.policy_for(scenario.config)
+    for o in opts:
+        p = decomposed.plans[o.district]
+        assert p.attrs["status_method"].startswith(("choice at a coverage price", "milp"))
+        share = float(decomposed.districts.loc[o.district, "coverage_share"])
+        exact = optimize.plan(
+            o.table,
+            o.sites,
+            dataclasses.replace(
+                policy, coverage_target=min(share, 1.0), objective="min_cost", mip_gap=1e-7
+            ),
+        )
+        assert exact.attrs["status"] == "optimal"
+        best = float(exact.attrs["total_npv_cost"])
+        cost = float(p.attrs["total_npv_cost"])
+        assert p.attrs["bound"] <= best * (1 + 1e-6) + 1e-6
+        assert best <= cost * (1 + 1e-6) + 1e-6
+        if cost:
+            assert p.attrs["gap"] == pytest.approx((cost - p.attrs["bound"]) / cost)

@@ -1033,3 +1033,27 @@ def test_solve_brief_gives_the_plans_figures(seed: int) -> None:
         assert brief["covered_weight"] == pytest.approx(float(covered))
         assert list(brief["option_id"]) == list(ds["option_id"].values.astype(str))
         assert brief["objective"] == pytest.approx(ds.attrs["objective"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_plan_of_choice_prices_a_given_choice_like_plan(seed: int) -> None:
+    """A choice made elsewhere becomes the same Plan as the solver's; its status follows the
+    bound given; a choice short of the target is infeasible and names the row."""
+    options, sites = random_instance(seed, n_villages=6, n_sites=3, mixed=True)
+    policy = exact(coverage_target=0.6)
+    ds = optimize.plan(options, sites, policy)
+    ids = pd.Series(ds["option_id"].values.astype(str), index=ds["village"].values.astype(str))
+    cost = float(ds.attrs["total_npv_cost"])
+    same = optimize.plan_of_choice(options, sites, policy, ids, bound=cost, method="test")
+    assert same.attrs["status"] == "optimal" and same.attrs["status_method"] == "test"
+    assert same.attrs["total_npv_cost"] == pytest.approx(cost)
+    for var in ("option_id", "npv_cost", "subsidy", "covered"):
+        assert list(same[var].values) == list(ds[var].values)
+    loose = optimize.plan_of_choice(options, sites, policy, ids, bound=0.5 * cost, method="t")
+    assert loose.attrs["status"] == ("time_limit" if cost > 0 else "optimal")
+    assert loose.attrs["gap"] == pytest.approx(0.5 if cost > 0 else 0.0)
+    nothing = ids.iloc[:0]
+    broken = optimize.evaluate_plan(options, sites, policy, nothing)["violated"]
+    none = optimize.plan_of_choice(options, sites, policy, nothing, bound=0.0, method="t")
+    assert (none.attrs["status"] == "infeasible") == bool(broken)
+    assert none.attrs["infeasible_reason"] == "; ".join(broken)

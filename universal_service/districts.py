@@ -227,16 +227,21 @@ def solve_at_price(opts: DistrictOptions, policy: optimize.Policy, price: float)
     Returns
     -------
     dict
-        ``covered_weight``, ``cost`` (NPV [CNY]) and ``bound``, a lower bound on ``cost - price
-        x covered weight`` [CNY] (``-price x`` the district's weight when the solver proved none).
+        ``covered_weight``, ``cost`` (NPV [CNY]), ``bound``, a lower bound on ``cost - price
+        x covered weight`` [CNY] (``-price x`` the district's weight when the solver proved
+        none), and ``choice``, the option per served village (a Series indexed by village_id),
+        or None when the solve found no plan.
     """
     out = optimize.solve_brief(_priced(opts.table, price), opts.sites, _price_policy(policy))
     bound = float(out["bound"])
     floor = -price * float(opts.table.drop_duplicates("village_id")["weight"].sum())
+    ids = pd.Series(out["option_id"], index=out["village_id"])
+    solved = out["status"] in ("optimal", "time_limit")
     return {
         "covered_weight": out["covered_weight"],
         "cost": out["total_cost"],
         "bound": max(bound, floor) if math.isfinite(bound) else floor,
+        "choice": ids[ids != ""] if solved else None,
     }
 
 
@@ -268,11 +273,21 @@ class _Curves:
         for o in options:
             first = o.table.drop_duplicates("village_id")
             cover = o.table[o.table["counts_as_covered"].astype(bool)]
-            existing = float(o.table.loc[o.table["technology"] == "existing", "weight"].sum())
+            kept = o.table[o.table["technology"] == "existing"].drop_duplicates("village_id")
             self.reach.append(
                 float(first[first["village_id"].isin(cover["village_id"])]["weight"].sum())
             )
-            self.points.append({0.0: {"covered_weight": existing, "cost": 0.0, "bound": 0.0}})
+            keep = pd.Series(kept["option_id"].to_numpy(str), index=kept["village_id"].to_numpy())
+            self.points.append(
+                {
+                    0.0: {
+                        "covered_weight": float(kept["weight"].sum()),
+                        "cost": 0.0,
+                        "bound": 0.0,
+                        "choice": keep,
+                    }
+                }
+            )
 
     def known(self, i: int, price: float) -> dict[str, float] | None:
         """District ``i``'s answer at ``price`` from the rules above, or None."""
@@ -299,15 +314,43 @@ class _Curves:
         self.points[i][price] = result
 
 
-def _final_plan(opts: DistrictOptions, policy: optimize.Policy, share: float) -> xr.Dataset:
-    """A district's least-cost plan at its own coverage share (its weight covered at the price)."""
+def _final_plan(
+    opts: DistrictOptions, policy: optimize.Policy, share: float, chosen: dict[str, Any] | None
+) -> xr.Dataset:
+    """A district's least-cost plan at its own coverage share (its weight covered at the price).
+
+    The choice made at a price ``lam`` is that plan already, to the price solve's gap: any plan
+    covering at least its weight ``w`` costs at least ``bound + lam x w`` (the solve's bound on
+    ``cost - lam x covered``), so it is priced with that bound and not solved again (a MILP
+    with the coverage row is a knapsack, the slowest solve of the search). The MILP is solved
+    (from that choice) only when that bound does not prove the choice within the policy's gap,
+    and without a choice (no target, or a solve that found none).
+    """
     target = min(1.0, share) if share > 0 else None
-    return optimize.plan(
+    final = dataclasses.replace(
+        policy, coverage_target=target, district_targets=None, objective="min_cost"
+    )
+    if chosen is None or chosen.get("choice") is None:
+        return optimize.plan(opts.table, opts.sites, final)
+    quick = optimize.plan_of_choice(
         opts.table,
         opts.sites,
-        dataclasses.replace(
-            policy, coverage_target=target, district_targets=None, objective="min_cost"
-        ),
+        final,
+        chosen["choice"],
+        # costs are >= 0, so 0 bounds any plan too (a solve's bound can be a little below)
+        bound=max(0.0, chosen["bound"] + chosen["price"] * chosen["covered_weight"]),
+        method="choice at a coverage price (Lagrangian), bound from that solve",
+    )
+    if quick.attrs["status"] == "optimal":
+        return quick
+    # the price solve's gap, on cost - lam x covered, can be wide on the cost alone: solve the
+    # district's MILP from that choice (it can only do better)
+    solved = optimize.plan(opts.table, opts.sites, final, start=quick)
+    good = solved.attrs["status"] in ("optimal", "time_limit")
+    return (
+        solved
+        if good and solved.attrs["total_npv_cost"] <= quick.attrs["total_npv_cost"]
+        else quick
     )
 
 
@@ -460,6 +503,7 @@ def couple(
             for i, r in zip(c, out, strict=True):
                 curves.add(i, price, r)
                 res[i] = r
+        res = [{**r, "price": price} for r in res]  # each bound is on L_d at this price
         covered = sum(r["covered_weight"] for r in res)
         cost = sum(r["cost"] for r in res)
         dual = sum(r["bound"] for r in res) + price * target * total
@@ -475,11 +519,12 @@ def couple(
         return res
 
     share: dict[str, float] = {}
+    chosen: list[dict[str, Any] | None] = [None] * len(options)
     if target is not None and total > 0:
         need = target * total * (1 - 1e-12)
         ceiling = _price_ceiling(options)
         existing = sum(curves.points[i][0.0]["covered_weight"] for i in range(len(options)))
-        lo, res_lo = 0.0, [curves.points[i][0.0] for i in range(len(options))]
+        lo, res_lo = 0.0, [{**curves.points[i][0.0], "price": 0.0} for i in range(len(options))]
         hi, res_hi = None, None
         price = EXISTING_PRICE if existing >= need else ceiling / 2**START_HALVINGS
         while len(prices) < MAX_PRICES:  # upward, doubling, to the first covering price
@@ -517,11 +562,13 @@ def couple(
             o.district: (r["covered_weight"] / weight[o.district] if weight[o.district] else 0.0)
             for o, r in zip(options, chosen, strict=True)
         }
+    # judged at the gap the price solves were solved to
     plans = run(
         _final_plan,
         tasks,
-        [policy] * len(options),
+        [sub_policy] * len(options),
         [share.get(o.district, 0.0) for o in options],
+        chosen,
     )
     return _assemble(options, plans, prices, weight, target, t0, gap_tol)
 

@@ -26,7 +26,7 @@ from .instance import (
     prepare,
     remove_dominated,
 )
-from .solve import baseline, evaluate_plan, plan, solve_brief
+from .solve import baseline, evaluate_plan, plan, plan_of_choice, solve_brief
 
 __all__ = [
     "BUDGET_BASES",
@@ -46,6 +46,7 @@ __all__ = [
     "greedy_choice",
     "improve_plan",
     "plan",
+    "plan_of_choice",
     "prepare",
     "remove_dominated",
     "share_bound",

@@ -304,16 +304,7 @@ def evaluate_plan(
         When the tables break their contract, or a chosen option is not in them.
     """
     inst = instance.prepare(options, sites, policy)
-    wanted = pd.Series(option_ids, dtype=object).reindex(inst.village_ids).fillna("").astype(str)
-    key = pd.MultiIndex.from_arrays([inst.village_ids[inst.option_village], inst.option_id])
-    pos = key.get_indexer(pd.MultiIndex.from_arrays([inst.village_ids, wanted.to_numpy()]))
-    missing = (pos < 0) & (wanted.to_numpy() != "")
-    if missing.any():
-        raise InputDataError(
-            f"plan: option(s) {list(zip(inst.village_ids[missing], wanted[missing], strict=True))[:5]} are "
-            "not in the options table; choose options it lists"
-        )
-    choice = np.where(pos >= 0, pos, -1).astype(np.int64)
+    choice = _choice_of_ids(inst, option_ids)
     ev = heuristics.evaluate(inst, choice, policy)
     return {
         "objective": float(heuristics.objective_value(inst, ev, policy)),
@@ -323,6 +314,100 @@ def evaluate_plan(
         "budget_spent": ev["budget_spent"],
         "violated": list(ev["violated"]),
     }
+
+
+def _choice_of_ids(inst: Instance, option_ids: pd.Series) -> np.ndarray:
+    """Option indices of ``inst`` per village (-1: unserved) of a chosen option per village
+    (index ``village_id``; "" or missing: unserved); an option not in ``inst`` is an error."""
+    wanted = pd.Series(option_ids, dtype=object).reindex(inst.village_ids).fillna("").astype(str)
+    key = pd.MultiIndex.from_arrays([inst.village_ids[inst.option_village], inst.option_id])
+    pos = key.get_indexer(pd.MultiIndex.from_arrays([inst.village_ids, wanted.to_numpy()]))
+    missing = (pos < 0) & (wanted.to_numpy() != "")
+    if missing.any():
+        raise InputDataError(
+            f"plan: option(s) {list(zip(inst.village_ids[missing], wanted[missing], strict=True))[:5]} are "
+            "not in the options table; choose options it lists"
+        )
+    return np.where(pos >= 0, pos, -1).astype(np.int64)
+
+
+def plan_of_choice(
+    options: pd.DataFrame,
+    sites: pd.DataFrame,
+    policy: Policy,
+    option_ids: pd.Series,
+    *,
+    bound: float,
+    method: str,
+) -> xr.Dataset:
+    """The Plan of a choice made elsewhere, with a lower bound proved elsewhere: no solve.
+
+    Priced like :func:`plan`'s (:func:`price_plan`), so its money is the same. A district's
+    choice at a coverage price (:mod:`universal_service.districts`) is the least-cost plan for
+    the weight it covers, to the price solve's gap: ``bound`` is then that solve's bound plus
+    the price times the covered weight.
+
+    Parameters
+    ----------
+    options, sites : pandas.DataFrame
+        As for :func:`plan`.
+    policy : Policy
+        The policy the plan is judged by (its target and ``mip_gap``); only ``min_cost`` here.
+    option_ids : pandas.Series
+        The chosen option per village (index ``village_id``; "" or missing: unserved).
+    bound : float
+        A lower bound on the NPV cost [CNY] of any plan meeting ``policy``.
+    method : str
+        How the choice and bound were found (``attrs["status_method"]``).
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`plan`'s, with ``objective`` its NPV cost, ``bound`` and ``gap``; ``status``
+        "optimal" within ``policy.mip_gap``, "time_limit" wider, "infeasible" when the choice
+        breaks the policy's target or budget (``infeasible_reason`` names the rows).
+
+    Raises
+    ------
+    InputDataError
+        When the tables break their contract, or a chosen option is not in them.
+    """
+    if policy.objective != "min_cost":
+        raise ValueError(f"plan_of_choice: objective min_cost only (got {policy.objective!r})")
+    inst = instance.prepare(options, sites, policy)
+    choice = _choice_of_ids(inst, option_ids)
+    ev = heuristics.evaluate(inst, choice, policy)
+    cost = float(ev["total_cost"])
+    status = "infeasible" if ev["violated"] else _status("optimal", cost, bound, 1, policy)
+    nan = math.nan
+    attrs = {
+        "status": status,
+        "status_method": method,
+        "termination": "given choice",
+        "objective_name": policy.objective,
+        "objective": cost,
+        "bound": float(bound),
+        "gap": milp.relative_gap(cost, bound, 1),
+        "lp_bound": nan,
+        **_coverage_attrs(inst, ev, policy),
+        "solver": "",
+        "solver_version": "",
+        "mip_gap_tolerance": float(policy.mip_gap),
+        "time_limit_s": float(policy.time_limit_s),
+        **{k: 0 for k in ("n_rows", "n_cols", "n_x", "n_y", "n_nonzeros")},
+        "n_options_removed_dominated": 0,
+        "n_options_removed_quality": inst.n_removed_quality,
+        "build_seconds": 0.0,
+        "solve_seconds": 0.0,
+        "binding_constraints": "",
+        "dual_coverage": nan,
+        "dual_budget": nan,
+        "budget_cny_per_unit_covered": nan,
+        "coverage_bound": nan,
+        "infeasible_reason": "; ".join(map(str, ev["violated"])),
+        "warm_start_objective": nan,
+    }
+    return price_plan(_dataset(inst, choice, ev, attrs), options, sites)
 
 
 def _status(status: str, objective: float, bound: float, sense: int, policy: Policy) -> str:
@@ -483,7 +568,8 @@ def solve_brief(
         ``status`` (as the Plan's ``attrs["status"]``), ``objective`` and ``bound`` (objective
         units), ``total_cost`` (the plan's NPV cost with shared sites paid once [CNY], equal to
         :func:`plan`'s ``total_npv_cost``), ``covered_weight`` (after the plan, existing
-        service included) and ``option_id`` (per village in sorted id order, "" unserved).
+        service included), ``village_id`` (the instance's villages, sorted: those with an
+        option) and ``option_id`` (per village in that order, "" unserved).
     """
     policy = policy or Policy()
     inst = instance.remove_dominated(instance.prepare(options, sites, policy), policy)
@@ -501,6 +587,7 @@ def solve_brief(
         "bound": out.bound,
         "total_cost": float(ev["total_cost"]),
         "covered_weight": float(ev["covered_weight"]),
+        "village_id": np.asarray(inst.village_ids, dtype=str),
         "option_id": np.asarray(ids, dtype=str),
     }
 
