@@ -9,9 +9,18 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from universal_service import baseline, countybuild, national, nationalpack, scenarios, uncertainty
+from universal_service import (
+    baseline,
+    countybuild,
+    io,
+    national,
+    nationalpack,
+    scenarios,
+    uncertainty,
+)
 from universal_service.cli import app
 from universal_service.errors import InputDataError
+from universal_service.io import memory
 
 #: Sandu Shui Autonomous County (Guizhou): 208 rural villages, 4 of them with an Amap point.
 SANDU = "522732"
@@ -68,6 +77,37 @@ def test_county_region_is_reproducible(pack, sandu) -> None:
     assert np.array_equal(again.villages.geometry.x, sandu.villages.geometry.x)
     other = countybuild.county_region(pack, SANDU, seed=7)
     assert not np.array_equal(other.villages.geometry.x, sandu.villages.geometry.x)
+
+
+def test_county_built_in_memory_equals_its_region_folder_loaded(pack, tmp_path) -> None:
+    """A second path: the folder the builder writes, read by load_region, is the same region
+    (to the float noise of the GeoPackage's WGS84 round trip)."""
+    made = countybuild.county_region(pack, SANDU, workdir=tmp_path)
+    read = io.load_region(tmp_path / SANDU)
+    assert made.name == read.name and made.crs == read.crs and made.meta == read.meta
+    for layer in ("villages", "districts", "pops", "towers", "operators"):
+        a, b = getattr(made, layer), getattr(read, layer)
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(a.drop(columns="geometry", errors="ignore")),
+            pd.DataFrame(b.drop(columns="geometry", errors="ignore")),
+        )
+        if "geometry" in a:
+            assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-3).all(), layer
+    xr.testing.assert_allclose(made.dem.reset_coords(drop=True), read.dem.reset_coords(drop=True))
+
+
+def test_a_broken_layer_in_memory_is_named_like_a_files(pack, sandu) -> None:
+    bad = sandu.villages.drop(columns="weight", errors="ignore").copy()
+    bad.loc[0, "population"] = -5
+    layers = {
+        "villages": bad,
+        "districts": sandu.districts,
+        "pops": sandu.pops,
+        "towers": sandu.towers,
+        "operators": sandu.operators,
+    }
+    with pytest.raises(InputDataError, match=r"county 522732: villages, row 0: column 'population'"):
+        memory.region_from_layers("x", sandu.crs, layers, sandu.dem, where="county 522732")
 
 
 def test_an_unknown_county_is_named(pack) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -54,6 +53,7 @@ from .buildrules import (
     VILLAGE_TOWER_HEIGHT_M,
 )
 from .errors import InputDataError
+from .io.memory import dem_from_grid, region_from_layers
 from .nationalpack import NationalPack
 from .schema import RadioConfig
 
@@ -200,11 +200,11 @@ def county_region(
 ) -> io.Region:
     """Build one county's region (one district: the county) from the national pack.
 
-    The layers are written to a region folder under ``workdir`` (a temporary folder by default,
-    removed after loading) and read back with :func:`universal_service.io.load_region`, so a
-    county region is checked like any other; the village masts and the villages' existing
-    service are then added in memory by this module's rules (and written to the folder too when
-    ``workdir`` is given).
+    The layers are built in memory and checked as a region folder's are
+    (:func:`universal_service.io.memory.region_from_layers`, the checks of
+    :func:`universal_service.io.load_region`); the village masts and the villages' existing
+    service are then added by this module's rules. With ``workdir`` the region is also written
+    there as a region folder (``<workdir>/<adcode>``) that loads as the region returned.
 
     Parameters
     ----------
@@ -214,7 +214,7 @@ def county_region(
     seed : int
         Base seed of every draw.
     workdir : path-like, optional
-        Keep the region folder there (``<workdir>/<adcode>``).
+        Also write the region folder there (``<workdir>/<adcode>``).
     radio_cfg : RadioConfig, optional
         The radio test the mast rule and the existing service are judged by.
 
@@ -323,13 +323,40 @@ def county_region(
         "county": adcode,
         "seed": seed,
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(workdir) / adcode if workdir is not None else Path(tmp) / adcode
+    region = region_from_layers(
+        f"{name} ({adcode})",
+        crs,
+        {
+            "villages": villages,
+            "districts": districts,
+            "pops": pops,
+            "towers": towers,
+            "operators": pack.operators,
+        },
+        dem_from_grid(z, transform, crs),
+        meta=meta,
+        where=f"{pack.path}/county {adcode}",
+    )
+    masts = _village_masts(region, rng[STREAM_NETWORK], radio_cfg)
+    towers = gpd.GeoDataFrame(
+        pd.concat([region.towers, masts[list(region.towers.columns)]], ignore_index=True),
+        geometry="geometry",
+        crs=region.crs,
+    )
+    region = dataclasses.replace(region, towers=towers)
+    levels = baseline.service_levels(region, FIBER_REACH_KM, radio_cfg)
+    v = region.villages.copy()
+    v["existing_service"] = levels["provided"].reindex(v["village_id"]).to_numpy(str)
+    done = dataclasses.replace(region, villages=v)
+    done.memo.update(region.memo)  # same villages, PoPs and DEM: the route graph carries over
+    if workdir is not None:  # a region folder holding the region returned
+        layers = v.drop(columns=["weight"], errors="ignore")
+        root = Path(workdir) / adcode
         _write(
             root,
             f"{name} ({adcode})",
             crs,
-            villages,
+            layers,
             districts,
             pops,
             towers,
@@ -338,23 +365,7 @@ def county_region(
             transform,
             meta,
         )
-        region = io.load_region(root)
-        masts = _village_masts(region, rng[STREAM_NETWORK], radio_cfg)
-        towers = gpd.GeoDataFrame(
-            pd.concat([region.towers, masts[list(region.towers.columns)]], ignore_index=True),
-            geometry="geometry",
-            crs=region.crs,
-        )
-        region = dataclasses.replace(region, towers=towers)
-        levels = baseline.service_levels(region, FIBER_REACH_KM, radio_cfg)
-        v = region.villages.copy()
-        v["existing_service"] = levels["provided"].reindex(v["village_id"]).to_numpy(str)
-        done = dataclasses.replace(region, villages=v)
-        done.memo.update(region.memo)  # same villages, PoPs and DEM: the route graph carries over
-        if workdir is not None:  # the kept folder holds the region returned
-            _write_layer(root, "towers", towers)
-            _write_layer(root, "villages", v.drop(columns=["weight"], errors="ignore"))
-        return done
+    return done
 
 
 def _seat_network(

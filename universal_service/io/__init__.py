@@ -362,6 +362,12 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
         raise InputDataError(
             f"{path}: DEM could not be read ({type(exc).__name__}: {exc})."
         ) from exc
+    return dem_array(da, path, crs)
+
+
+def dem_array(da: xr.DataArray, path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
+    """Check and normalise a DEM held in memory as :func:`read_dem` returns it (``path``
+    names it in messages): one band, a CRS in metres, ``y`` descending, NaN nodata."""
     if "band" in da.dims:  # values are checked after this, in checks.dem_values
         if da.sizes["band"] != 1:
             raise InputDataError(

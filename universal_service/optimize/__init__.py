@@ -8,6 +8,7 @@ from .formulate import (
     to_highs,
     to_pulp,
 )
+from .given import evaluate_plan, plan_of_choice
 from .heuristics import (
     evaluate,
     greedy_choice,
@@ -26,7 +27,7 @@ from .instance import (
     prepare,
     remove_dominated,
 )
-from .solve import baseline, evaluate_plan, plan, plan_of_choice, solve_brief
+from .solve import baseline, plan, solve_brief
 
 __all__ = [
     "BUDGET_BASES",
