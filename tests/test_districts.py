@@ -221,3 +221,16 @@ def test_each_district_plan_is_its_price_choice_with_a_bound_valid_at_its_own_sh
         assert best <= cost * (1 + 1e-6) + 1e-6
         if cost:
             assert p.attrs["gap"] == pytest.approx((cost - p.attrs["bound"]) / cost)
+
+
+def test_price_search_tasks_hold_every_district_once_largest_first() -> None:
+    rng = np.random.default_rng(3)
+    rows = list(rng.integers(10, 9000, size=50))
+    todo = sorted(rng.choice(50, size=40, replace=False).tolist())
+    chunks = districts._chunks(todo, rows)
+    flat = [i for c in chunks for i in c]
+    assert sorted(flat) == todo
+    assert [rows[i] for i in flat] == sorted((rows[i] for i in todo), reverse=True)
+    for c in chunks:
+        assert len(c) <= districts.CHUNK
+        assert len(c) == 1 or sum(rows[i] for i in c) <= districts.CHUNK_ROWS

@@ -106,7 +106,9 @@ def test_a_broken_layer_in_memory_is_named_like_a_files(pack, sandu) -> None:
         "towers": sandu.towers,
         "operators": sandu.operators,
     }
-    with pytest.raises(InputDataError, match=r"county 522732: villages, row 0: column 'population'"):
+    with pytest.raises(
+        InputDataError, match=r"county 522732: villages, row 0: column 'population'"
+    ):
         memory.region_from_layers("x", sandu.crs, layers, sandu.dem, where="county 522732")
 
 

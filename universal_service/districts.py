@@ -63,8 +63,11 @@ MAX_PRICES = 30
 #: price are not solved again at higher ones (:class:`_Curves`).
 START_HALVINGS = 6
 #: Districts per Dask task in the price search (a task per district costs more in scheduling
-#: than a small district's solve).
+#: than a small district's solve) ...
 CHUNK = 8
+#: ... and options rows per task: a district with more rows than this is a task of its own.
+#: Tasks go out largest first, so a hard county's solve does not end a price's round alone.
+CHUNK_ROWS = 4000
 
 
 @dataclass
@@ -492,7 +495,7 @@ def couple(
     def at(price: float) -> list[dict[str, Any]]:
         res = [curves.known(i, price) for i in range(len(options))]
         todo = [i for i, r in enumerate(res) if r is None]
-        chunks = [todo[k : k + CHUNK] for k in range(0, len(todo), CHUNK)]
+        chunks = _chunks(todo, [len(o.table) for o in options])
         solved = run(
             _solve_chunk,
             [[tasks[i] for i in c] for c in chunks],
@@ -571,6 +574,21 @@ def couple(
         chosen,
     )
     return _assemble(options, plans, prices, weight, target, t0, gap_tol)
+
+
+def _chunks(todo: Sequence[int], rows: Sequence[int]) -> list[list[int]]:
+    """The districts ``todo`` in tasks of at most :data:`CHUNK` districts and about
+    :data:`CHUNK_ROWS` options rows, largest districts first (ties by position)."""
+    order = sorted(todo, key=lambda i: (-rows[i], i))
+    chunks: list[list[int]] = []
+    size = 0
+    for i in order:
+        if not chunks or len(chunks[-1]) >= CHUNK or size + rows[i] > CHUNK_ROWS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(i)
+        size += rows[i]
+    return chunks
 
 
 def _next_price(lo: float, hi: float, f_lo: float, f_hi: float) -> float:
