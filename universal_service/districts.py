@@ -13,8 +13,11 @@ on Dask when a client is given), and
 is a lower bound on the decomposed problem's optimum (``T`` the target weight, ``bound_d`` each
 district's MILP bound). Bisection on ``lam`` finds the
 least price at which the districts together reach the target; each district then takes that
-price's choice or the last lower price's (:func:`_mix`, while the target still holds), gets the
-coverage of its choice as its target, and its plan is solved at least cost. The gap of the
+price's choice or the last lower price's (:func:`_mix`, while the target still holds). That
+choice is the district's least-cost plan for the weight it covers, to its solve's gap (any plan
+covering as much costs at least the solve's bound plus the price times that weight), so it
+becomes the district's plan with that bound (:func:`_final_plan`); only where the bound does
+not prove it within the gap is the district's MILP solved, from that choice. The gap of the
 result is to the best ``L(lam)`` seen, so a status "optimal" is proved for the decomposed
 problem (districts not sharing sites), not for the region's monolithic MILP.
 """
