@@ -362,58 +362,7 @@ def read_dem(path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
         raise InputDataError(
             f"{path}: DEM could not be read ({type(exc).__name__}: {exc})."
         ) from exc
-    return dem_array(da, path, crs)
-
-
-def dem_array(da: xr.DataArray, path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
-    """Check and normalise a DEM held in memory as :func:`read_dem` returns it (``path``
-    names it in messages): one band, a CRS in metres, ``y`` descending, NaN nodata."""
-    if "band" in da.dims:  # values are checked after this, in checks.dem_values
-        if da.sizes["band"] != 1:
-            raise InputDataError(
-                f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres). "
-                "Extract it with `gdal_translate -b 1`."
-            )
-        da = da.squeeze("band", drop=True)
-    if set(da.dims) != {"y", "x"}:
-        raise InputDataError(f"{path}: DEM dims are {da.dims}; expected ('y', 'x').")
-    if da.rio.crs is None:
-        raise InputDataError(
-            f"{path}: the DEM has no CRS. Write one into the file (e.g. `gdal_edit.py -a_srs "
-            "EPSG:32648 dem.tif`)."
-        )
-    found = checks.dem_values(da, path)
-    if found:
-        raise InputDataError(found)
-    dtype = np.float32 if da.dtype.itemsize <= 4 else np.float64
-    da = da.astype(dtype).transpose("y", "x")
-    da.attrs = {
-        k: v for k, v in da.attrs.items() if k not in {"_FillValue", "scale_factor", "add_offset"}
-    }
-    da.encoding = {}
-    if crs is not None and pyproj.CRS(da.rio.crs) != pyproj.CRS(crs):
-        from rasterio.enums import Resampling
-
-        da = da.rio.reproject(crs, resampling=Resampling.bilinear, nodata=np.nan)
-    own = pyproj.CRS(da.rio.crs)
-    units = (own.axis_info[0].unit_name if own.axis_info else "").lower()
-    if own.is_geographic or units not in {"metre", "meter", "m", "metres", "meters"}:
-        raise InputDataError(
-            f"{path}: expected a projected CRS in metres, received {own.to_string()} "
-            f"(units {units or 'degrees'}); reproject to a metric CRS, e.g. "
-            "`gdalwarp -t_srs EPSG:32648 -tr 90 90 in.tif out.tif`, or set the region's crs."
-        )
-    if not np.isfinite(da.values).any():
-        raise InputDataError(
-            f"{path}: every DEM cell is nodata (NaN); the file is empty or its nodata value is "
-            "wrong. Check `gdalinfo` and rewrite the DEM."
-        )
-    if da.y.size > 1 and da.y.values[0] < da.y.values[-1]:
-        da = da.isel(y=slice(None, None, -1))
-    da = da.rio.write_nodata(np.nan, encoded=False)
-    da.name = "elevation"
-    da.attrs.update(units="m", source_file=path.name)
-    return da
+    return checks.dem_array(da, path, crs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -643,6 +592,12 @@ def load_region(path: str | os.PathLike[str]) -> Region:
         dem = read_dem(files["dem"], crs)
     except InputDataError as exc:
         problems.extend(exc.problems)
+    return _checked_region(cfg, root, crs, out, dem, files, problems, warnings)
+
+
+def _checked_region(cfg, root, crs, out, dem, files, problems, warnings) -> Region:
+    """Cross-check the prepared layers, raise every problem found, log the warnings, assemble
+    (the end of :func:`load_region` and :func:`universal_service.io.memory.region_from_layers`)."""
     if "villages" in out and not problems:
         checks.cross_checks(out, dem, files, problems, warnings)
     if problems:

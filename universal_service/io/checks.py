@@ -20,7 +20,7 @@ import pyproj
 import shapely
 import xarray as xr
 
-from ..errors import rows_in
+from ..errors import InputDataError, rows_in
 from ..schema import PLAUSIBLE, TYPICAL
 
 #: Values GIS tools write for "no data" when none is declared (GDAL, SRTM, ArcGIS, float32 min).
@@ -238,6 +238,59 @@ def dem_values(da: xr.DataArray, path: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ cross checks
+
+
+def dem_array(da: xr.DataArray, path: Path, crs: pyproj.CRS | None = None) -> xr.DataArray:
+    """Check and normalise a DEM held in memory as :func:`read_dem` returns it (``path``
+    names it in messages): one band, a CRS in metres, ``y`` descending, NaN nodata."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    if "band" in da.dims:  # values are checked after this, in checks.dem_values
+        if da.sizes["band"] != 1:
+            raise InputDataError(
+                f"{path}: the DEM has {da.sizes['band']} bands; expected 1 (elevation in metres). "
+                "Extract it with `gdal_translate -b 1`."
+            )
+        da = da.squeeze("band", drop=True)
+    if set(da.dims) != {"y", "x"}:
+        raise InputDataError(f"{path}: DEM dims are {da.dims}; expected ('y', 'x').")
+    if da.rio.crs is None:
+        raise InputDataError(
+            f"{path}: the DEM has no CRS. Write one into the file (e.g. `gdal_edit.py -a_srs "
+            "EPSG:32648 dem.tif`)."
+        )
+    found = dem_values(da, path)
+    if found:
+        raise InputDataError(found)
+    dtype = np.float32 if da.dtype.itemsize <= 4 else np.float64
+    da = da.astype(dtype).transpose("y", "x")
+    da.attrs = {
+        k: v for k, v in da.attrs.items() if k not in {"_FillValue", "scale_factor", "add_offset"}
+    }
+    da.encoding = {}
+    if crs is not None and pyproj.CRS(da.rio.crs) != pyproj.CRS(crs):
+        from rasterio.enums import Resampling
+
+        da = da.rio.reproject(crs, resampling=Resampling.bilinear, nodata=np.nan)
+    own = pyproj.CRS(da.rio.crs)
+    units = (own.axis_info[0].unit_name if own.axis_info else "").lower()
+    if own.is_geographic or units not in {"metre", "meter", "m", "metres", "meters"}:
+        raise InputDataError(
+            f"{path}: expected a projected CRS in metres, received {own.to_string()} "
+            f"(units {units or 'degrees'}); reproject to a metric CRS, e.g. "
+            "`gdalwarp -t_srs EPSG:32648 -tr 90 90 in.tif out.tif`, or set the region's crs."
+        )
+    if not np.isfinite(da.values).any():
+        raise InputDataError(
+            f"{path}: every DEM cell is nodata (NaN); the file is empty or its nodata value is "
+            "wrong. Check `gdalinfo` and rewrite the DEM."
+        )
+    if da.y.size > 1 and da.y.values[0] < da.y.values[-1]:
+        da = da.isel(y=slice(None, None, -1))
+    da = da.rio.write_nodata(np.nan, encoded=False)
+    da.name = "elevation"
+    da.attrs.update(units="m", source_file=path.name)
+    return da
 
 
 def cross_checks(

@@ -18,7 +18,8 @@ import pyproj
 import xarray as xr
 
 from ..errors import InputDataError
-from . import _assemble, _prepare_layers, checks, dem_array, normalise_columns
+from . import _checked_region, _prepare_layers, normalise_columns
+from .checks import dem_array
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def region_from_layers(
         ``villages``, ``districts``, ``pops``, ``operators`` and optionally ``towers`` and
         ``roads``, with the columns of :data:`universal_service.schema.LAYERS`.
     dem : xarray.DataArray
-        Elevation [m] (:func:`dem_from_grid`), checked by :func:`universal_service.io.dem_array`.
+        Elevation [m] (:func:`dem_from_grid`), checked by :func:`universal_service.io.checks.dem_array`.
     meta : dict, optional
         The region's ``[meta]`` (what is derived or synthetic, and how).
     where : str or path-like
@@ -99,12 +100,5 @@ def region_from_layers(
     except InputDataError as exc:
         problems.extend(exc.problems)
         checked = None
-    if "villages" in out and not problems:
-        checks.cross_checks(out, checked, files, problems, warnings)
-    if problems:
-        raise InputDataError(problems)
-    for w in warnings:
-        log.warning("%s", w)
-    region = _assemble({"name": name, "meta": dict(meta or {})}, root, crs, out, checked)
-    region.warnings.extend(warnings)
-    return region
+    cfg = {"name": name, "meta": dict(meta or {})}
+    return _checked_region(cfg, root, crs, out, checked, files, problems, warnings)
