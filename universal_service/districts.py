@@ -90,7 +90,8 @@ class DistrictPlan:
     Attributes
     ----------
     plans : dict of str to xarray.Dataset
-        Each district's Plan (:func:`universal_service.optimize.plan`), solved at its own target.
+        Each district's Plan at its own target: its choice at the price with that solve's bound
+        (:func:`universal_service.optimize.plan_of_choice`), or its MILP (:func:`_final_plan`).
     districts : pandas.DataFrame
         Per district (:data:`DISTRICT_COLUMNS`): villages, weight and covered weight, coverage
         share, NPV cost and subsidy [CNY], status, gap and seconds.
