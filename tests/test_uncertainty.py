@@ -107,6 +107,20 @@ def test_a_failed_draw_is_named(scenario_file: Path) -> None:
             uncertainty.monte_carlo(sc, draws=1, client=client)
 
 
+def _malloc_env() -> tuple[str | None, str | None]:
+    import os
+
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_local_workers_keep_glibc_malloc_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask's default MALLOC_TRIM_THRESHOLD_ (65536) made the costing 20% slower (uncertainty.py);
+    # the other settings of Dask's worker environment stay
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with uncertainty.dask_client(workers=1) as client:
+        assert client.submit(_malloc_env, pure=False).result() == (None, "1")
+
+
 def test_sensitivity_moves_one_parameter_at_a_time(scenario_file: Path, tmp_path: Path) -> None:
     sc = scenarios.load_scenario(scenario_file)
     table = uncertainty.sensitivity(sc)
