@@ -583,7 +583,6 @@ def price_plan(
     xarray.Dataset
         A new Plan with the variables above (replacing any earlier ones) and the attrs.
     """
-    out = plan.copy()
     village = pd.Index(plan["village"].values.astype(str))
     served = plan["served"].values.astype(bool)
     t = options.assign(
@@ -591,6 +590,8 @@ def price_plan(
     )
     rows = t.drop_duplicates(["village_id", "option_id"]).set_index(["village_id", "option_id"])
     chosen = pd.MultiIndex.from_arrays([village, plan["option_id"].values.astype(str)])
+    # every variable is made first and assigned in one go (one merge, not one per variable)
+    new: dict[str, tuple] = {}
     for col, (name, units, empty) in MONEY_COLUMNS.items():
         values = (
             pd.to_numeric(rows[col], errors="coerce").reindex(chosen).to_numpy(float)
@@ -598,7 +599,7 @@ def price_plan(
             else np.full(len(village), empty)
         )
         values = np.where(served & np.isfinite(values), values, empty)
-        out[name] = ("village", values, {"units": units})
+        new[name] = ("village", values, {"units": units})
     first = t.drop_duplicates("village_id").set_index("village_id").reindex(village)
     for col, empty in VILLAGE_COLUMNS.items():
         if col in first.columns:
@@ -608,31 +609,32 @@ def price_plan(
         else:
             values = np.full(len(village), empty)
         values = values.astype(str) if col == "existing_service" else values.astype(float)
-        out[col] = ("village", values)
+        new[col] = ("village", values)
     if sites is not None:
-        out["cheapest_cost"] = ("village", _cheapest(t, sites, village), {"units": "CNY (NPV)"})
+        new["cheapest_cost"] = ("village", _cheapest(t, sites, village), {"units": "CNY (NPV)"})
     site_cost = _site_cost_paid(plan)
     site_of = np.where(served, plan["site_id"].values.astype(str), "")
-    pop = np.nan_to_num(out["population"].values.astype(float))
-    out["site_share"] = (
+    pop = np.nan_to_num(new["population"][1].astype(float))
+    share = appraisal.site_shares(site_of, pop, site_cost)
+    new["site_share"] = (
         "village",
-        appraisal.site_shares(site_of, pop, site_cost),
+        share,
         {"units": "CNY (NPV)", "rule": "site cost split by population among its villages"},
     )
-    out["subsidy"] = (
+    npv, revenue = new["npv_cost"][1], new["revenue_npv"][1]
+    new["subsidy"] = (
         "village",
-        appraisal.subsidy(
-            out["npv_cost"].values, out["site_share"].values, out["revenue_npv"].values
-        ),
+        appraisal.subsidy(npv, share, revenue),
         {"units": "CNY (NPV)", "rule": "max(0, npv_cost + site_share - revenue_npv)"},
     )
-    tariff, cap = out["tariff_monthly"].values, out["affordable_monthly"].values
-    out["above_cap"] = ("village", served & np.isfinite(tariff) & (tariff > cap + 1e-9))
+    tariff, cap = new["tariff_monthly"][1], new["affordable_monthly"][1]
+    new["above_cap"] = ("village", served & np.isfinite(tariff) & (tariff > cap + 1e-9))
     site_capex = (
         float(plan["site_capex"].where(plan["site_built"], 0.0).sum())
         if "site_capex" in plan
         else 0.0
     )
+    out = plan.assign(new)
     out.attrs.update(
         total_npv_cost=float(out["npv_cost"].sum()) + float(sum(site_cost.values())),
         total_subsidy=float(out["subsidy"].sum()),
