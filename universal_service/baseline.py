@@ -76,7 +76,10 @@ def tower_coverage(
 
 
 def mobile_levels(
-    region: Region, radio_cfg: RadioConfig | None = None, catalog: Catalog | None = None
+    region: Region,
+    radio_cfg: RadioConfig | None = None,
+    catalog: Catalog | None = None,
+    coverage: pd.DataFrame | None = None,
 ) -> pd.Series:
     """The best mobile technology that an existing tower provides at each village.
 
@@ -85,6 +88,10 @@ def mobile_levels(
     region : Region
     radio_cfg : RadioConfig, optional
     catalog : Catalog, optional
+    coverage : pandas.DataFrame, optional
+        The region's towers' :func:`tower_coverage` (``site_id`` = ``tower_id``, ``village_id``)
+        when the caller has it already (the test is per pair, so pairs tested in several
+        batches are the same); computed here without.
 
     Returns
     -------
@@ -94,7 +101,11 @@ def mobile_levels(
     """
     ids = region.villages["village_id"].to_numpy()
     best = pd.Series(0, index=ids, dtype=int)
-    cov = tower_coverage(region, radio_cfg=radio_cfg, catalog=catalog)
+    cov = (
+        tower_coverage(region, radio_cfg=radio_cfg, catalog=catalog)
+        if coverage is None
+        else coverage
+    )
     if len(cov):
         tech = region.towers.set_index("tower_id")["technology"].astype(str)
         rank = tech.reindex(cov["site_id"]).map({m: i for i, m in enumerate(MOBILE_LEVELS)})
@@ -139,6 +150,7 @@ def service_levels(
     reach_km: float | None = None,
     radio_cfg: RadioConfig | None = None,
     catalog: Catalog | None = None,
+    coverage: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The service level the existing network provides at each village.
 
@@ -151,6 +163,8 @@ def service_levels(
         left unchecked: see :func:`unsupported`).
     radio_cfg : RadioConfig, optional
     catalog : Catalog, optional
+    coverage : pandas.DataFrame, optional
+        The towers' coverage already tested, as :func:`mobile_levels` takes it.
 
     Returns
     -------
@@ -160,7 +174,7 @@ def service_levels(
         mobile level).
     """
     reach = fiber_reach_km(region) if reach_km is None else float(reach_km)
-    mobile = mobile_levels(region, radio_cfg, catalog)
+    mobile = mobile_levels(region, radio_cfg, catalog, coverage)
     route = fiber_route_km(region, catalog)
     fibered = np.zeros(len(route), bool) if reach is None else (route.to_numpy() <= reach)
     provided = np.where(fibered, "fiber", mobile.to_numpy()).astype(object)

@@ -52,6 +52,7 @@ from .buildrules import (
     VILLAGE_TOWER_3G_PROBABILITY,
     VILLAGE_TOWER_HEIGHT_M,
 )
+from .catalog import Catalog, load_catalog
 from .errors import InputDataError
 from .io.memory import dem_from_grid, region_from_layers
 from .nationalpack import NationalPack
@@ -197,6 +198,7 @@ def county_region(
     seed: int = SEED,
     workdir: str | Path | None = None,
     radio_cfg: RadioConfig | None = None,
+    catalog: Catalog | None = None,
 ) -> io.Region:
     """Build one county's region (one district: the county) from the national pack.
 
@@ -217,6 +219,9 @@ def county_region(
         Also write the region folder there (``<workdir>/<adcode>``).
     radio_cfg : RadioConfig, optional
         The radio test the mast rule and the existing service are judged by.
+    catalog : Catalog, optional
+        The 4G carrier and fiber prices of those tests; default the bundled catalog (read once
+        here, not once per test).
 
     Returns
     -------
@@ -228,6 +233,7 @@ def county_region(
         The county has no rural villages in the pack, or can be placed nowhere.
     """
     adcode = str(adcode)
+    catalog = catalog or load_catalog()
     v = pack.villages[pack.villages["county"] == adcode].reset_index(drop=True)
     if v.empty:
         raise InputDataError(
@@ -337,14 +343,14 @@ def county_region(
         meta=meta,
         where=f"{pack.path}/county {adcode}",
     )
-    masts = _village_masts(region, rng[STREAM_NETWORK], radio_cfg)
+    masts, coverage = _village_masts(region, rng[STREAM_NETWORK], radio_cfg, catalog)
     towers = gpd.GeoDataFrame(
         pd.concat([region.towers, masts[list(region.towers.columns)]], ignore_index=True),
         geometry="geometry",
         crs=region.crs,
     )
     region = dataclasses.replace(region, towers=towers)
-    levels = baseline.service_levels(region, FIBER_REACH_KM, radio_cfg)
+    levels = baseline.service_levels(region, FIBER_REACH_KM, radio_cfg, catalog, coverage)
     v = region.villages.copy()
     v["existing_service"] = levels["provided"].reindex(v["village_id"]).to_numpy(str)
     done = dataclasses.replace(region, villages=v)
@@ -408,9 +414,10 @@ def _seat_network(
 
 
 def _village_masts(
-    region: io.Region, rng: np.random.Generator, radio_cfg: RadioConfig | None
-) -> gpd.GeoDataFrame:
-    """2G/3G masts at villages, greedily, until at most NO_SERVICE_SHARE are uncovered."""
+    region: io.Region, rng: np.random.Generator, radio_cfg: RadioConfig | None, catalog: Catalog
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """2G/3G masts at villages, greedily, until at most NO_SERVICE_SHARE are uncovered; and the
+    coverage pairs (``site_id`` = ``tower_id``) of the region's towers and the chosen masts."""
     v = region.villages
     ids = v["village_id"].to_numpy()
     cand = pd.DataFrame(
@@ -421,8 +428,9 @@ def _village_masts(
             "height_m": VILLAGE_TOWER_HEIGHT_M,
         }
     )
-    covered = set(baseline.tower_coverage(region, radio_cfg=radio_cfg)["village_id"])
-    cov = baseline.tower_coverage(region, cand, radio_cfg=radio_cfg)
+    seats = baseline.tower_coverage(region, radio_cfg=radio_cfg, catalog=catalog)
+    covered = set(seats["village_id"])
+    cov = baseline.tower_coverage(region, cand, radio_cfg=radio_cfg, catalog=catalog)
     reach = cov.groupby("site_id")["village_id"].apply(set).to_dict()
     chosen = []
     allowed = int(math.floor(NO_SERVICE_SHARE * len(ids)))
@@ -436,7 +444,8 @@ def _village_masts(
     c = cand.set_index("site_id").loc[chosen]
     tech = np.where(rng.uniform(size=len(c)) < VILLAGE_TOWER_3G_PROBABILITY, "3g", "2g")
     ops = region.operators["operator_id"].astype(str).to_numpy()
-    return gpd.GeoDataFrame(
+    pairs = pd.concat([seats, cov[cov["site_id"].isin(set(chosen))]], ignore_index=True)
+    masts = gpd.GeoDataFrame(
         {
             "tower_id": c.index.to_numpy(str),
             "operator_id": rng.choice(ops, size=len(c)) if len(c) else [],
@@ -446,6 +455,7 @@ def _village_masts(
         geometry=gpd.points_from_xy(c["x"], c["y"]),
         crs=region.crs,
     )
+    return masts, pairs
 
 
 def _write_layer(root: Path, layer: str, gdf: gpd.GeoDataFrame) -> Path:

@@ -87,7 +87,9 @@ def county_options(
         try:
             t0 = time.perf_counter()
             cfg = scenario.config
-            region = countybuild.county_region(_pack(pack_path), adcode, radio_cfg=cfg.radio)
+            region = countybuild.county_region(
+                _pack(pack_path), adcode, radio_cfg=cfg.radio, catalog=catalog
+            )
             area = float(region.districts.geometry.area.sum()) / 1e6
             radio = cfg.radio.model_copy(
                 update={
