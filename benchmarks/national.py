@@ -56,7 +56,12 @@ def main() -> None:
         f"plans {planned - a_costing(res):.1f} s"
     )
     per = res.plan.prices
-    print(f"price search: {len(per)} prices, {int(per['solved'].sum())} district solves")
+    print(
+        f"price search: {len(per)} prices, {int(per['solved'].sum())} district solves, "
+        f"{per['seconds'].sum():.1f} s (rounds: "
+        + ", ".join(f"{s:.1f}" for s in per["seconds"])
+        + f"); final plans {res.plan.attrs['final_plans_seconds']:.1f} s"
+    )
     print(f"peak RSS: this process {me:,.0f} MiB, largest worker {kids:,.0f} MiB")
     a = res.plan.attrs
     print(

@@ -17,9 +17,9 @@ price's choice or the last lower price's (:func:`_mix`, while the target still h
 choice is the district's least-cost plan for the weight it covers, to its solve's gap (any plan
 covering as much costs at least the solve's bound plus the price times that weight), so it
 becomes the district's plan with that bound (:func:`_final_plan`); only where the bound does
-not prove it within the gap is the district's MILP solved, from that choice. The gap of the
-result is to the best ``L(lam)`` seen, so a status "optimal" is proved for the decomposed
-problem (districts not sharing sites), not for the region's monolithic MILP.
+not prove it within the search's tolerance is the district's MILP solved, from that choice.
+The gap of the result is to the best ``L(lam)`` seen, so a status "optimal" is proved for the
+decomposed problem (districts not sharing sites), not for the region's monolithic MILP.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ DISTRICT_COLUMNS = (
     "gap",
     "seconds",
 )
+#: Columns of :attr:`DistrictPlan.prices`: the price [CNY per unit weight], the weight covered
+#: and NPV cost [CNY] of the districts' choices there, the dual bound L(price) [CNY], the
+#: districts solved (the others settled by :class:`_Curves`) and the round's wall time [s].
+PRICE_COLUMNS = ("price", "covered_weight", "cost", "dual_bound", "solved", "seconds")
 #: Bisection stops when the price interval is this narrow, relative to its upper end.
 PRICE_RTOL = 1e-3
 #: The price [CNY per unit weight] at which a district keeps its existing service and builds
@@ -97,12 +101,14 @@ class DistrictPlan:
         share, NPV cost and subsidy [CNY], status, gap and seconds.
     prices : pandas.DataFrame
         Every price tried: ``price`` [CNY per unit weight], ``covered_weight``, ``cost`` [CNY],
-        ``dual_bound`` [CNY] (``L(lam)``) and ``solved`` (districts solved at that price; the
-        others were settled by earlier prices, :class:`_Curves`).
+        ``dual_bound`` [CNY] (``L(lam)``), ``solved`` (districts solved at that price; the
+        others were settled by earlier prices, :class:`_Curves`) and ``seconds`` (the round's
+        wall time [s]).
     attrs : dict
         ``status`` ("optimal" when ``gap`` <= ``gap_tolerance``), ``status_method``,
         ``objective`` (total NPV cost [CNY]), ``bound`` (best ``L``), ``gap``,
-        ``gap_tolerance``, ``price``, ``coverage_share``, ``coverage_target``, ``seconds``.
+        ``gap_tolerance``, ``price``, ``coverage_share``, ``coverage_target``, ``seconds``
+        (from the start [s]) and ``final_plans_seconds`` (making the final plans [s]).
     """
 
     plans: dict[str, xr.Dataset]
@@ -330,8 +336,9 @@ def _final_plan(
     covering at least its weight ``w`` costs at least ``bound + lam x w`` (the solve's bound on
     ``cost - lam x covered``), so it is priced with that bound and not solved again (a MILP
     with the coverage row is a knapsack, the slowest solve of the search). The MILP is solved
-    (from that choice) only when that bound does not prove the choice within the policy's gap,
-    and without a choice (no target, or a solve that found none).
+    (from that choice) only when that bound does not prove the choice within the policy's gap
+    (:func:`_proved`; :func:`couple` passes its ``gap_tol``), and without a choice (no target,
+    or a solve that found none).
     """
     target = min(1.0, share) if share > 0 else None
     final = dataclasses.replace(
@@ -464,7 +471,9 @@ def couple(
     client : distributed.Client, optional
     gap_tol : float, default 0.005
         Relative gap at which the price search stops; the price subproblems are solved to
-        ``max(policy.mip_gap, gap_tol / 5)`` (their bounds stay valid at any gap).
+        ``max(policy.mip_gap, gap_tol / 5)`` (their bounds stay valid at any gap), and each
+        district's final plan is "optimal" within ``max(policy.mip_gap, gap_tol)`` (its MILP
+        is solved only beyond that, :func:`_final_plan`).
     t0 : float, optional
         ``time.perf_counter()`` at the start, for ``attrs["seconds"]``.
     remote : sequence of distributed.Future, optional
@@ -497,6 +506,7 @@ def couple(
     curves = _Curves(options)
 
     def at(price: float) -> list[dict[str, Any]]:
+        started = time.perf_counter()
         res = [curves.known(i, price) for i in range(len(options))]
         todo = [i for i, r in enumerate(res) if r is None]
         chunks = _chunks(todo, [len(o.table) for o in options])
@@ -521,6 +531,7 @@ def couple(
                 "cost": cost,
                 "dual_bound": dual,
                 "solved": len(todo),
+                "seconds": time.perf_counter() - started,
             }
         )
         return res
@@ -569,15 +580,41 @@ def couple(
             o.district: (r["covered_weight"] / weight[o.district] if weight[o.district] else 0.0)
             for o, r in zip(options, chosen, strict=True)
         }
-    # judged at the gap the price solves were solved to
-    plans = run(
+    # judged at the search's own tolerance; the districts whose price bound does not prove their
+    # choice (their MILP is solved) go out first, largest first, so none ends the phase alone
+    final_policy = dataclasses.replace(policy, mip_gap=max(policy.mip_gap, gap_tol))
+    started = time.perf_counter()
+    order = _final_order(chosen, [len(o.table) for o in options], final_policy.mip_gap)
+    done = run(
         _final_plan,
-        tasks,
-        [sub_policy] * len(options),
-        [share.get(o.district, 0.0) for o in options],
-        chosen,
+        [tasks[i] for i in order],
+        [final_policy] * len(order),
+        [share.get(options[i].district, 0.0) for i in order],
+        [chosen[i] for i in order],
     )
-    return _assemble(options, plans, prices, weight, target, t0, gap_tol)
+    plans: list[xr.Dataset] = [None] * len(options)  # type: ignore[list-item]
+    for i, p in zip(order, done, strict=True):
+        plans[i] = p
+    final_s = time.perf_counter() - started
+    return _assemble(options, plans, prices, weight, target, t0, gap_tol, final_s)
+
+
+def _proved(chosen: dict[str, Any] | None, gap: float) -> bool:
+    """Whether a price solve's bound proves its choice within ``gap`` on the cost alone (as
+    :func:`_final_plan` prices it); False without a choice."""
+    if chosen is None or chosen.get("choice") is None:
+        return False
+    cost = float(chosen["cost"])
+    bound = max(0.0, chosen["bound"] + chosen["price"] * chosen["covered_weight"])
+    return cost - bound <= gap * max(abs(cost), 1e-9) * (1 + 1e-9)
+
+
+def _final_order(
+    chosen: Sequence[dict[str, Any] | None], rows: Sequence[int], gap: float
+) -> list[int]:
+    """The order the final plans are made in: the districts whose MILP will be solved (their
+    choice not :func:`_proved`) first, then the rest, each largest first (ties by position)."""
+    return sorted(range(len(rows)), key=lambda i: (_proved(chosen[i], gap), -rows[i], i))
 
 
 def _chunks(todo: Sequence[int], rows: Sequence[int]) -> list[list[int]]:
@@ -653,6 +690,7 @@ def _assemble(
     target: float | None,
     t0: float,
     gap_tol: float,
+    final_s: float,
 ) -> DistrictPlan:
     rows = {}
     for o, p in zip(options, plans, strict=True):
@@ -700,11 +738,12 @@ def _assemble(
         "coverage_share": float(table["covered_weight"].sum() / total_w) if total_w else math.nan,
         "coverage_target": math.nan if target is None else float(target),
         "seconds": time.perf_counter() - t0,
+        "final_plans_seconds": final_s,
     }
     return DistrictPlan(
         {o.district: p for o, p in zip(options, plans, strict=True)},
         table,
-        pd.DataFrame(prices, columns=["price", "covered_weight", "cost", "dual_bound", "solved"]),
+        pd.DataFrame(prices, columns=[*PRICE_COLUMNS]),
         attrs,
     )
 
