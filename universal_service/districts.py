@@ -585,12 +585,15 @@ def couple(
     final_policy = dataclasses.replace(policy, mip_gap=max(policy.mip_gap, gap_tol))
     started = time.perf_counter()
     order = _final_order(chosen, [len(o.table) for o in options], final_policy.mip_gap)
+    picked: list[Any] = [chosen[i] for i in order]
+    if client is not None:  # the choices go to the workers as data, not inside the task graph
+        picked = client.scatter(picked, hash=False)
     done = run(
         _final_plan,
         [tasks[i] for i in order],
         [final_policy] * len(order),
         [share.get(options[i].district, 0.0) for i in order],
-        [chosen[i] for i in order],
+        picked,
     )
     plans: list[xr.Dataset] = [None] * len(options)  # type: ignore[list-item]
     for i, p in zip(order, done, strict=True):
