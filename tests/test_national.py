@@ -62,6 +62,9 @@ def test_county_baseline_follows_the_rules(sandu) -> None:
     v = sandu.villages
     # the labels are what the network provides under the plan's own tests
     assert baseline.unsupported(sandu).empty
+    # ... exactly: the builder reuses its mast rule's coverage tests, the same as testing anew
+    fresh = baseline.service_levels(sandu, countybuild.FIBER_REACH_KM)["provided"]
+    assert (fresh.reindex(v["village_id"]).to_numpy() == v["existing_service"].to_numpy()).all()
     assert (v["existing_service"] == "none").mean() <= countybuild.NO_SERVICE_SHARE + 1e-9
     t = sandu.towers
     assert set(t["technology"]) <= {"2g", "3g", "4g"}
