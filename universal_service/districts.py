@@ -351,8 +351,7 @@ def _final_plan(
         opts.sites,
         final,
         chosen["choice"],
-        # costs are >= 0, so 0 bounds any plan too (a solve's bound can be a little below)
-        bound=max(0.0, chosen["bound"] + chosen["price"] * chosen["covered_weight"]),
+        bound=_choice_bound(chosen),
         method="choice at a coverage price (Lagrangian), bound from that solve",
     )
     if quick.attrs["status"] == "optimal":
@@ -602,14 +601,20 @@ def couple(
     return _assemble(options, plans, prices, weight, target, t0, gap_tol, final_s)
 
 
+def _choice_bound(chosen: dict[str, Any]) -> float:
+    """A lower bound on the NPV cost of any plan covering as much weight as a price solve's
+    choice [CNY]: the solve's bound on ``cost - price x covered`` plus ``price x covered``
+    (costs are >= 0, so 0 bounds any plan too: a solve's bound can be a little below)."""
+    return max(0.0, chosen["bound"] + chosen["price"] * chosen["covered_weight"])
+
+
 def _proved(chosen: dict[str, Any] | None, gap: float) -> bool:
-    """Whether a price solve's bound proves its choice within ``gap`` on the cost alone (as
-    :func:`_final_plan` prices it); False without a choice."""
+    """Whether a price solve's :func:`_choice_bound` proves its choice within ``gap``
+    (:func:`optimize.proved_within`, as :func:`_final_plan`'s plan is judged); False without a
+    choice."""
     if chosen is None or chosen.get("choice") is None:
         return False
-    cost = float(chosen["cost"])
-    bound = max(0.0, chosen["bound"] + chosen["price"] * chosen["covered_weight"])
-    return cost - bound <= gap * max(abs(cost), 1e-9) * (1 + 1e-9)
+    return optimize.proved_within(float(chosen["cost"]), _choice_bound(chosen), 1, gap)
 
 
 def _final_order(

@@ -27,7 +27,7 @@ from .instance import (
     prepare,
     remove_dominated,
 )
-from .solve import baseline, plan, solve_brief
+from .solve import baseline, plan, proved_within, solve_brief
 
 __all__ = [
     "BUDGET_BASES",
@@ -48,6 +48,7 @@ __all__ = [
     "improve_plan",
     "plan",
     "plan_of_choice",
+    "proved_within",
     "prepare",
     "remove_dominated",
     "share_bound",

@@ -276,16 +276,36 @@ def _coverage_bound(inst: Instance, bound: float, policy: Policy) -> float:
     return bound + formulate.tie_break_weight(inst) * formulate.tie_break_scale(inst)
 
 
-def _status(status: str, objective: float, bound: float, sense: int, policy: Policy) -> str:
-    """ "optimal" only when the gap is within ``policy.mip_gap`` (or objective and bound differ by
-    at most the solvers' absolute tolerance, :data:`ABS_GAP`, for objectives near 0); a solved plan
-    with a wider or unknown gap is "time_limit"; the solver's other statuses pass through."""
-    if status not in ("optimal", "time_limit"):
-        return status
+def proved_within(objective: float, bound: float, sense: int, mip_gap: float) -> bool:
+    """Whether ``bound`` proves ``objective`` optimal to ``mip_gap``: the relative gap is within it,
+    or the two differ by at most the solvers' absolute tolerance, :data:`ABS_GAP` (objectives
+    near 0). The rule behind every "optimal" a Plan reports.
+
+    Parameters
+    ----------
+    objective, bound : float
+        The plan's objective and a bound on it, in the objective's units.
+    sense : {1, -1}
+        1 when minimising, -1 when maximising.
+    mip_gap : float
+        Relative gap tolerance [-].
+
+    Returns
+    -------
+    bool
+    """
     gap = milp.relative_gap(objective, bound, sense)
     close = math.isfinite(objective) and math.isfinite(bound)
     close = close and sense * (objective - bound) <= ABS_GAP
-    within = close or (math.isfinite(gap) and gap <= policy.mip_gap * (1 + 1e-9))
+    return close or (math.isfinite(gap) and gap <= mip_gap * (1 + 1e-9))
+
+
+def _status(status: str, objective: float, bound: float, sense: int, policy: Policy) -> str:
+    """ "optimal" only when :func:`proved_within` ``policy.mip_gap``; a solved plan with a wider or
+    unknown gap is "time_limit"; the solver's other statuses pass through."""
+    if status not in ("optimal", "time_limit"):
+        return status
+    within = proved_within(objective, bound, sense, policy.mip_gap)
     return "optimal" if within else "time_limit"
 
 
