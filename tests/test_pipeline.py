@@ -35,11 +35,16 @@ from .conftest import BUNDLED, ROOT
 # (133,379,394 and 133,066,844); to 133,405,611 and 133,093,061 when new masts on grid power paid
 # for their connection; to these when every microwave hop paid for its hub's backhaul (a 2G/3G
 # mast feeds one only once upgraded) and the MILP stopped taking the LP solution as a start.
-# First MILP, each fiber village priced with its own route to a PoP: a MILP optimum within 1e-4.
-BASELINE_MILP_OBJECTIVE_CNY = 175_292_475.0
-# After the plan <-> shared-trench iteration (a heuristic on top of two MILPs within 1e-4 and a
-# Steiner forest within 0.2% of its bound), so the tolerance is wider.
-BASELINE_SHARED_TOTAL_CNY = 169_879_088.0
+# First MILP, each fiber village priced with its own route to a PoP: its optimum, proved within
+# 1e-4 (HiGHS 1.16). The plan command now solves it at the shared-trench iteration's tolerance
+# (network.mip_gap, 2e-3), so the test checks the plan's objective against this optimum and
+# that tolerance.
+BASELINE_MILP_OPTIMUM_CNY = 175_292_475.0
+# After the plan <-> shared-trench iteration (a heuristic on top of four MILPs within 2e-3 and
+# Steiner forests within 0.3% of their bounds), so the tolerance is wider. Moved from 169,879,088
+# (two re-solves within 1e-4) when the iteration's MILPs were solved within 2e-3, with a third
+# re-solve.
+BASELINE_SHARED_TOTAL_CNY = 169_471_920.0
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +59,12 @@ def test_bundled_baseline_objective(bundled_result):
     # valid bound unless that gap closes; the first MILP (own routes) is proved optimal
     assert a["status_method"] == "heuristic" and a["status"] in {"optimal", "feasible"}
     assert a["milp_status"] == "optimal"
-    # the recorded optimum of the first MILP, within twice the gap tolerance of either solve
-    assert a["milp_total_cost"] == pytest.approx(BASELINE_MILP_OBJECTIVE_CNY, rel=2e-4)
+    # the first MILP's plan is within its tolerance of the recorded optimum, and its bound is
+    # valid for it (below the optimum, up to the 1e-4 to which that optimum is proved)
+    tol = bundled_result.scenario.config.network.mip_gap
+    assert a["milp_total_cost"] >= BASELINE_MILP_OPTIMUM_CNY * (1 - 1e-4)
+    assert a["milp_total_cost"] <= BASELINE_MILP_OPTIMUM_CNY * (1 + tol)
+    assert a["milp_bound"] <= BASELINE_MILP_OPTIMUM_CNY * (1 + 1e-4)
     assert a["total_cost"] == pytest.approx(BASELINE_SHARED_TOTAL_CNY, rel=5e-3)
     assert a["total_cost"] <= a["milp_total_cost"]
     assert a["bound"] <= a["objective"] + 1e-6

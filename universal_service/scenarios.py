@@ -20,6 +20,7 @@ result never depends on their order. Every overridden key is logged.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.metadata
 import logging
 import platform
@@ -484,12 +485,15 @@ def run(
     t0 = time.perf_counter()
     policy = policy_for(cfg)
     sites = opts.sites[["site_id", "cost", "kind", "capex", "capacity_mbps"]]
-    plan = optimize.plan(opts.table, sites, policy, start=start)
+    designed = cfg.network.shared_trench and bool((opts.table["technology"] == "fiber").any())
+    gap = cfg.network.mip_gap if designed else None
+    first = policy if gap is None else dataclasses.replace(policy, mip_gap=float(gap))
+    plan = optimize.plan(opts.table, sites, first, start=start)
     t["optimize_s"] = time.perf_counter() - t0
     if progress:
         progress("optimize")
     fiber = None
-    if cfg.network.shared_trench and plan.attrs.get("status") in {"optimal", "time_limit"}:
+    if designed and plan.attrs.get("status") in {"optimal", "time_limit"}:
         t0 = time.perf_counter()
         fiber = fiberplan.design(
             plan,
@@ -498,6 +502,7 @@ def run(
             catalog,
             iterations=cfg.network.iterations,
             time_limit_s=cfg.network.time_limit_s,
+            mip_gap=gap,
         )
         plan = fiber.plan
         t["fiber_design_s"] = time.perf_counter() - t0
