@@ -42,6 +42,38 @@ def test_attribute_tree_forest_with_two_roots():
     assert shares["weighted_m"].to_dict() == {"v:a": 3.0, "v:b": 5.0}
 
 
+def _branching() -> nx.Graph:
+    """p:1 - r:1 - v:a, r:1 - r:2 - v:b (a branch at r:1), v:a - v:d (d hangs off a), p:2 - v:e."""
+    G = nx.Graph()
+    G.add_edge("p:1", "r:1", weight=10.0, length_m=9.0)
+    G.add_edge("r:1", "v:a", weight=3.0, length_m=3.0)
+    G.add_edge("r:1", "r:2", weight=4.0, length_m=2.0)
+    G.add_edge("r:2", "v:b", weight=1.0, length_m=1.0)
+    G.add_edge("v:a", "v:d", weight=2.5, length_m=2.0)
+    G.add_edge("p:2", "v:e", weight=7.0, length_m=6.0)
+    return G
+
+
+def test_marginal_shares_are_what_removing_each_village_saves():
+    G = _branching()
+    terminals = ["v:a", "v:b", "v:d", "v:e"]
+    got = fiberplan.marginal_shares(G, ["p:1", "p:2"], terminals, G)
+    # v:a carries v:d's path: it saves nothing; v:b keeps r:1 - r:2 - v:b up to the branch;
+    # v:d its edge to v:a (another terminal); v:e its edge to its PoP
+    assert got["weighted_m"].to_dict() == {"v:a": 0.0, "v:b": 5.0, "v:d": 2.5, "v:e": 7.0}
+    assert got["length_m"].to_dict() == {"v:a": 0.0, "v:b": 3.0, "v:d": 2.0, "v:e": 6.0}
+    # the same by brute force: the forest's cost without the terminal, once pruned
+    for t in terminals:
+        rest = [x for x in terminals if x != t]
+        pruned = G.copy()
+        while leaves := [
+            n for n in pruned if pruned.degree(n) <= 1 and n not in rest and not n.startswith("p:")
+        ]:
+            pruned.remove_nodes_from(leaves)
+        saved = G.size("weight") - pruned.size("weight")
+        assert got.loc[t, "weighted_m"] == pytest.approx(saved)
+
+
 @pytest.fixture(scope="module")
 def synth_plan(synth_region_dir):
     region = io.load_region(synth_region_dir)

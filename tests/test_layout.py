@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "universal_service"
 #: Layer of each top-level module or subpackage; imports go from a higher layer to a lower one.
 LAYERS = {
     "errors": 0,
+    "forked": 0,
     "schema": 1,
     "milp": 1,
     "instances": 1,

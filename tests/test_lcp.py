@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from universal_service import lcp
+from universal_service import forked, lcp
 
 CELL = 100.0
 
@@ -67,6 +67,25 @@ def test_batching_does_not_change_the_answer() -> None:
     for k in range(6):
         alone = lcp.least_cost_edges(cost, xs, ys, p0[k : k + 1], p1[k : k + 1])
         assert alone.weight_m[0] == pytest.approx(together.weight_m[k], rel=1e-12)
+
+
+@pytest.mark.skipif(not forked.can_fork(), reason="needs fork, 2 CPUs and a single thread")
+def test_a_forked_helper_gives_the_serial_answer() -> None:
+    """With ``processes=2`` a forked process routes every other start point; lengths, weights
+    and paths are the serial ones, bit for bit, in the callers' edge order."""
+    rng = np.random.default_rng(11)
+    cost = rng.uniform(1.0, 2.5, (50, 50))
+    xs, ys = grid(50, 50)
+    starts = rng.uniform(100.0, 4_900.0, (9, 2))
+    p0 = np.repeat(starts, 3, axis=0)
+    p1 = rng.uniform(100.0, 4_900.0, (27, 2))
+    p1[4] = p0[4]  # an edge inside one cell stays straight
+    serial = lcp.least_cost_edges(cost, xs, ys, p0, p1, processes=1)
+    forked = lcp.least_cost_edges(cost, xs, ys, p0, p1, processes=2)
+    assert np.array_equal(serial.length_m, forked.length_m)
+    assert np.array_equal(serial.weight_m, forked.weight_m)
+    assert all(np.array_equal(a, b) for a, b in zip(serial.paths, forked.paths, strict=True))
+    assert serial.weight_m[4] == pytest.approx(0.0)
 
 
 def test_the_route_finds_the_gap_in_a_wall() -> None:

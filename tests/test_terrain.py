@@ -182,6 +182,27 @@ def test_horn_slope_on_arrays_matches_slope_deg(plane_dem):
     )
 
 
+@pytest.mark.parametrize("block_cells", [1, 7, 64, 10**6])
+def test_horn_slope_row_blocks_match_the_whole_grid_formula(monkeypatch, block_cells):
+    """Row blocks (one row, a few rows, the whole grid) give the padded whole-grid formula:
+    the edges extrapolate linearly, a nodata cell blanks its 8 neighbours."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(800.0, 60.0, (23, 17))
+    z[rng.random(z.shape) < 0.03] = np.nan
+    monkeypatch.setattr(terrain, "_SLOPE_BLOCK_CELLS", block_cells)
+    got = terrain.horn_slope_deg(z, 90.0, -75.0)
+    p = np.pad(z, 1, mode="reflect", reflect_type="odd")
+    dzdx = (p[:-2, 2:] + 2 * p[1:-1, 2:] + p[2:, 2:]) - (
+        p[:-2, :-2] + 2 * p[1:-1, :-2] + p[2:, :-2]
+    )
+    dzdy = (p[2:, :-2] + 2 * p[2:, 1:-1] + p[2:, 2:]) - (
+        p[:-2, :-2] + 2 * p[:-2, 1:-1] + p[:-2, 2:]
+    )
+    want = np.degrees(np.arctan(np.hypot(dzdx / 720.0, dzdy / 600.0)))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_local_relief():
     z = np.zeros((21, 21))
     z[10, 10] = 50.0

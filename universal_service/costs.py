@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -11,9 +12,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.spatial import cKDTree
 
-from . import appraisal, network, radio, sites, terrain
+from . import appraisal, forked, network, radio, sites, terrain
 from .catalog import Catalog, load_catalog
 from .io import Region
 from .schema import BROADBAND_LEVELS, PolicyConfig, RadioConfig
@@ -203,27 +203,29 @@ def build_options(
     catalog = catalog or load_catalog()
     rate, horizon = policy.discount_rate, policy.horizon_years
     dem = region.dem
-    slope = terrain.slope_deg(dem)
-    v = _village_attributes(region, slope, policy, catalog)
-    G = route_graph(region, v, slope, catalog)
-    routes = network.nearest_pop_routes(G).set_index("node_id")
-    key = "v:" + v["village_id"]
-    v["fiber_route_km"] = routes["length_m"].reindex(key).to_numpy(float) / 1000.0
-    v["fiber_route_weighted_km"] = routes["weighted_length_m"].reindex(key).to_numpy(float) / 1000.0
+    covered_now = region.villages["existing_service"].isin(BROADBAND_LEVELS).to_numpy()
+    todo = ~covered_now if policy.existing_counts else np.ones(len(covered_now), bool)
+    # the radio part needs no slope or route: on two CPUs a forked child runs it meanwhile
+    radio_args = (region, region.villages[todo], catalog, rate, horizon, radio_cfg)
+    radio = forked.Forked(_radio_options, *radio_args) if forked.can_fork() else None
+    with radio or contextlib.nullcontext():
+        slope = terrain.slope_deg(dem)
+        v = _village_attributes(region, slope, policy, catalog)
+        G = route_graph(region, v, slope, catalog)
+        routes = network.nearest_pop_routes(G).set_index("node_id")
+        key = "v:" + v["village_id"]
+        v["fiber_route_km"] = routes["length_m"].reindex(key).to_numpy(float) / 1000.0
+        v["fiber_route_weighted_km"] = (
+            routes["weighted_length_m"].reindex(key).to_numpy(float) / 1000.0
+        )
 
-    covered_now = v["existing_service"].isin(BROADBAND_LEVELS).to_numpy()
-    todo = ~covered_now if policy.existing_counts else np.ones(len(v), bool)
-    rows: list[pd.DataFrame] = []
-    if policy.existing_counts and covered_now.any():
-        rows.append(_existing_options(v[covered_now]))
-    rows.append(_fiber_options(v[todo], catalog["fiber"], rate, horizon))
-    mw_rows = _microwave_options(
-        dem, v[todo], sites.hubs(region), catalog["microwave"], rate, horizon, radio_cfg
-    )
-    if len(mw_rows):
-        rows.append(mw_rows)
-    candidates = sites.candidate_sites(region, dem, radio_cfg)
-    cov = lte_coverage(dem, candidates, v[todo], catalog["lte"], radio_cfg)
+        rows: list[pd.DataFrame] = []
+        if policy.existing_counts and covered_now.any():
+            rows.append(_existing_options(v[covered_now]))
+        rows.append(_fiber_options(v[todo], catalog["fiber"], rate, horizon))
+        mw_rows, candidates, cov = radio.result() if radio else _radio_options(*radio_args)
+        if len(mw_rows):
+            rows.append(mw_rows)
     site_table = sites.site_costs(candidates, G, routes, slope, region, dem, catalog, rate, horizon)
     site_table = site_table[np.isfinite(site_table["cost"])].reset_index(drop=True)
     cov = cov[cov["site_id"].isin(set(site_table["site_id"]))]
@@ -250,6 +252,29 @@ def build_options(
         G,
         params={"discount_rate": rate, "horizon_years": horizon},
     )
+
+
+def _radio_options(
+    region: Region,
+    v: gpd.GeoDataFrame,
+    catalog: Catalog,
+    rate: float,
+    horizon: int,
+    radio_cfg: RadioConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The options that need no fiber route: microwave hops, candidate 4G sites, their coverage.
+
+    Returns ``(microwave option rows, candidate sites, coverage pairs)`` for the villages ``v``
+    (:func:`universal_service.sites.microwave_options`, :func:`~universal_service.sites.candidate_sites`,
+    :func:`lte_coverage`).
+    """
+    dem = region.dem
+    mw_rows = sites.microwave_options(
+        dem, v, sites.hubs(region), catalog["microwave"], rate, horizon, radio_cfg
+    )
+    candidates = sites.candidate_sites(region, dem, radio_cfg)
+    cov = lte_coverage(dem, candidates, v, catalog["lte"], radio_cfg)
+    return mw_rows, candidates, cov
 
 
 def reach_buffer_m(catalog: Catalog | None = None, radio_cfg: RadioConfig | None = None) -> float:
@@ -441,92 +466,6 @@ def _fiber_options(
             "detail": [
                 f"route {a:.1f} km ({b:.1f} km flat-equivalent)"
                 for a, b in zip(route_km[ok], route_w_km[ok], strict=True)
-            ],
-        }
-    )
-
-
-def _microwave_options(
-    dem: xr.DataArray,
-    v: gpd.GeoDataFrame,
-    hubs: pd.DataFrame,
-    mw: dict[str, Any],
-    rate: float,
-    horizon: int,
-    radio_cfg: RadioConfig,
-    n_nearest: int = 3,
-) -> pd.DataFrame:
-    """Microwave options: hops from each village to its nearest hubs (:func:`sites.hubs`).
-
-    Per village, one option ``microwave`` (the cheapest feasible hop from a hub whose backhaul
-    is already broadband) and one ``microwave@<site_id>`` per nearby hub that needs its site
-    built first (the option carries that ``site_id``, so the site and its backhaul are paid once
-    in the plan however many hops use it).
-    """
-    if len(v) == 0 or len(hubs) == 0:
-        return pd.DataFrame()
-    vx, vy = v.geometry.x.to_numpy(), v.geometry.y.to_numpy()
-    tree = cKDTree(hubs[["x", "y"]].to_numpy())
-    k = min(n_nearest, len(hubs))
-    dist, idx = tree.query(np.c_[vx, vy], k=k, distance_upper_bound=mw["max_hop_km"] * 1000)
-    dist, idx = np.atleast_2d(dist.reshape(len(v), k)), np.atleast_2d(idx.reshape(len(v), k))
-    vi, kk = np.nonzero(np.isfinite(dist))
-    if vi.size == 0:
-        return pd.DataFrame()
-    hi = idx[vi, kk]
-    hop = radio.microwave_hop(
-        dem,
-        hubs["x"].to_numpy()[hi],
-        hubs["y"].to_numpy()[hi],
-        hubs["height_m"].to_numpy()[hi],
-        vx[vi],
-        vy[vi],
-        np.full(vi.size, radio_cfg.site_height_m),
-        frequency_mhz=float(mw["frequency_mhz"]),
-    )
-    length_km = np.asarray(hop["distance_m"], float) / 1000.0
-    radio_capex = sites.hop_capex(length_km, mw)
-    feasible = np.array(hop["feasible"], dtype=bool) & np.isfinite(radio_capex)
-    electrified = v["electrified"].to_numpy(bool)[vi]
-    capex = radio_capex + mw["capex_cny"] + np.where(electrified, 0.0, mw["solar_capex_cny"])
-    hub_site = hubs["site_id"].to_numpy(str) if "site_id" in hubs else np.full(len(hubs), "")
-    df = pd.DataFrame(
-        {
-            "vi": vi,
-            "hub": hubs["hub_id"].to_numpy()[hi],
-            "site": hub_site[hi],
-            "capex": capex,
-            "length_km": length_km,
-        }
-    )[feasible]
-    if df.empty:
-        return pd.DataFrame()
-    df = df.sort_values(["vi", "site", "capex", "hub"]).drop_duplicates(["vi", "site"])
-    lt = mw["lifetime_years"]
-    site = df["site"].to_numpy(str)
-    return pd.DataFrame(
-        {
-            "village_id": v["village_id"].to_numpy()[df["vi"].to_numpy()],
-            "option_id": np.where(site == "", "microwave", np.char.add("microwave@", site)),
-            "technology": "microwave",
-            "site_id": site,
-            "capex": df["capex"].to_numpy(),
-            "opex_per_year": float(mw["opex_cny_per_year"]),
-            "capex_npv": appraisal.npv(
-                df["capex"].to_numpy(), 0.0, rate=rate, horizon_years=horizon, lifetime_years=lt
-            ),
-            "opex_npv": float(
-                appraisal.npv(
-                    0.0,
-                    mw["opex_cny_per_year"],
-                    rate=rate,
-                    horizon_years=horizon,
-                    lifetime_years=lt,
-                )
-            ),
-            "quality": int(mw["quality"]),
-            "detail": [
-                f"{d:.1f} km hop from {h}" for d, h in zip(df["length_km"], df["hub"], strict=True)
             ],
         }
     )

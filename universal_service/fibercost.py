@@ -167,11 +167,17 @@ def fiber_multiplier(
     """
     if costs is None:
         return trench_multiplier(slope_deg, elevation_m)
-    slope = np.abs(np.asarray(slope_deg, dtype=float))
-    elev = np.broadcast_to(np.asarray(elevation_m, dtype=float), slope.shape)
-    cls = np.searchsorted(np.asarray(costs.slope_bounds_deg), slope, side="left")
-    cls = np.minimum(cls, len(costs.buried) - 1)
-    m = np.asarray(costs.buried)[cls]
+    slope = np.abs(np.asarray(slope_deg))
+    if not np.issubdtype(slope.dtype, np.floating):
+        slope = slope.astype(float)
+    elev = np.broadcast_to(np.asarray(elevation_m), slope.shape)
+    # the class is the number of bounds below the slope (searchsorted, side="left"), counted
+    # bound by bound in the slope's own dtype: a whole DEM holds a few bounds and many cells
+    cls = np.zeros(slope.shape, dtype=np.intp)
+    for bound in np.asarray(costs.slope_bounds_deg, dtype=float):
+        cls += slope > bound
+    per_class = np.asarray(costs.buried, dtype=float)
     if costs.aerial is not None:
-        m = np.minimum(m, np.asarray(costs.aerial)[cls])
+        per_class = np.minimum(per_class, np.asarray(costs.aerial, dtype=float))
+    m = per_class[np.minimum(cls, len(per_class) - 1)]
     return np.where(np.isnan(slope) | np.isnan(elev), np.nan, m)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from .forked import Forked, can_fork
+
 __all__ = ["LcpEdges", "coarsen", "least_cost_edges", "window_margin_m"]
 
 
@@ -103,12 +105,19 @@ def _cell_of(x: float, y: float, xs: np.ndarray, ys: np.ndarray) -> tuple[int, i
     return None
 
 
+#: Least number of start points (Dijkstra runs) for which :func:`least_cost_edges` forks a
+#: second process to run half of them: below it the fork costs more than it saves.
+FORK_MIN_GROUPS = 200
+
+
 def least_cost_edges(
     cost: np.ndarray,
     xs: np.ndarray,
     ys: np.ndarray,
     p0: np.ndarray,
     p1: np.ndarray,
+    *,
+    processes: int | None = None,
 ) -> LcpEdges:
     """Least-cost route of each edge ``p0[k] -> p1[k]`` over the cost surface.
 
@@ -126,13 +135,16 @@ def least_cost_edges(
         Cell-centre coordinates [m], regular and monotone (``ys`` may descend).
     p0, p1 : numpy.ndarray
         Edge end points, shape ``(n, 2)`` [m] in the grid's CRS.
+    processes : int, optional
+        1 or 2: with 2, a forked process routes every other group
+        (:class:`universal_service.forked.Forked`). By default 2 when there are at least
+        :data:`FORK_MIN_GROUPS` groups and :func:`universal_service.forked.can_fork`, else 1. The result is the
+        same either way (each group is routed on its own).
 
     Returns
     -------
     LcpEdges
     """
-    from skimage.graph import MCP_Geometric
-
     cost = np.asarray(cost, dtype=float)
     if cost.shape != (ys.size, xs.size):
         raise ValueError(f"cost has shape {cost.shape}, expected {(ys.size, xs.size)}")
@@ -143,11 +155,41 @@ def least_cost_edges(
     straight = np.hypot(*(p1 - p0).T) if n else np.empty(0)
     length, weight = straight.copy(), straight.copy()
     paths: list[NDArray[np.float64]] = [np.vstack([a, b]) for a, b in zip(p0, p1, strict=True)]
-    dx, dy = abs(xs[1] - xs[0]), abs(ys[1] - ys[0])
     groups: dict[tuple[float, float], list[int]] = {}
     for k in range(n):
         groups.setdefault((p0[k, 0], p0[k, 1]), []).append(k)
-    for (sx, sy), members in groups.items():
+    items = list(groups.items())
+    if processes is None:
+        processes = 2 if len(items) >= FORK_MIN_GROUPS and can_fork() else 1
+    job = (cost, xs, ys, p0, p1, straight)
+    if processes >= 2 and len(items) > 1:
+        with Forked(_route_groups, *job, items[1::2]) as theirs:
+            routed = _route_groups(*job, items[0::2]) + theirs.result()
+    else:
+        routed = _route_groups(*job, items)
+    for k, route_length, route_weight, path in routed:
+        length[k], weight[k] = route_length, route_weight
+        if path is not None:
+            paths[k] = path
+    return LcpEdges(length, weight, paths)
+
+
+def _route_groups(
+    cost: np.ndarray,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    p0: np.ndarray,
+    p1: np.ndarray,
+    straight: np.ndarray,
+    items: list[tuple[tuple[float, float], list[int]]],
+) -> list[tuple[int, float, float, NDArray[np.float64] | None]]:
+    """Route the edges of the given start-point groups: ``(k, length_m, weight_m, path)`` each
+    (``path`` None for an edge left straight)."""
+    from skimage.graph import MCP_Geometric
+
+    out: list[tuple[int, float, float, NDArray[np.float64] | None]] = []
+    dx, dy = abs(xs[1] - xs[0]), abs(ys[1] - ys[0])
+    for (sx, sy), members in items:
         start = _cell_of(sx, sy, xs, ys)
         if start is None:
             continue
@@ -155,7 +197,7 @@ def least_cost_edges(
         for k in members:
             end = _cell_of(p1[k, 0], p1[k, 1], xs, ys)
             if end is None or end == start:
-                weight[k] = straight[k] * cost[start]
+                out.append((k, float(straight[k]), float(straight[k] * cost[start]), None))
                 continue
             ends.append(end)
             todo.append(k)
@@ -188,8 +230,7 @@ def least_cost_edges(
             # the route runs from the start point through the inner cell centres to the end
             path = np.vstack([p0[k], xy[1:-1], p1[k]])
             seg = np.diff(path, axis=0)
-            length[k] = float(np.hypot(seg[:, 0], seg[:, 1]).sum())
+            route_length = float(np.hypot(seg[:, 0], seg[:, 1]).sum())
             # the mean cost per metre of the cell-centre path, over the route's length
-            weight[k] = float(acc[a, b]) / centre_len * length[k]
-            paths[k] = path
-    return LcpEdges(length, weight, paths)
+            out.append((k, route_length, float(acc[a, b]) / centre_len * route_length, path))
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -371,3 +372,113 @@ def _fiber_backhaul_npv(
         lifetime_years=fib["lifetime_years"],
     )
     return np.where(fiber_ok, fiber_npv, np.inf)
+
+
+def microwave_options(
+    dem: xr.DataArray,
+    v: gpd.GeoDataFrame,
+    hubs: pd.DataFrame,
+    mw: dict[str, Any],
+    rate: float,
+    horizon: int,
+    radio_cfg: RadioConfig,
+    n_nearest: int = 3,
+) -> pd.DataFrame:
+    """Microwave options: hops from each village to its nearest hubs (:func:`hubs`).
+
+    Per village, one option ``microwave`` (the cheapest feasible hop from a hub whose backhaul
+    is already broadband) and one ``microwave@<site_id>`` per nearby hub that needs its site
+    built first (the option carries that ``site_id``, so the site and its backhaul are paid once
+    in the plan however many hops use it).
+
+    Parameters
+    ----------
+    dem : xarray.DataArray
+        DEM [m] for the hops' path profiles.
+    v : geopandas.GeoDataFrame
+        Villages to serve: metric points, ``village_id``, ``electrified``.
+    hubs : pandas.DataFrame
+        :func:`hubs` of the region.
+    mw : dict
+        The catalog's ``microwave`` entry (prices [CNY], hop range [km]).
+    rate : float
+        Discount rate [-/year].
+    horizon : int
+        Appraisal horizon [years].
+    radio_cfg : RadioConfig
+        Antenna heights and the path-clearance test.
+    n_nearest : int
+        Hubs tried per village.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Option rows (money in CNY, NPV at ``rate``); empty when there is no village or hub.
+    """
+    if len(v) == 0 or len(hubs) == 0:
+        return pd.DataFrame()
+    vx, vy = v.geometry.x.to_numpy(), v.geometry.y.to_numpy()
+    tree = cKDTree(hubs[["x", "y"]].to_numpy())
+    k = min(n_nearest, len(hubs))
+    dist, idx = tree.query(np.c_[vx, vy], k=k, distance_upper_bound=mw["max_hop_km"] * 1000)
+    dist, idx = np.atleast_2d(dist.reshape(len(v), k)), np.atleast_2d(idx.reshape(len(v), k))
+    vi, kk = np.nonzero(np.isfinite(dist))
+    if vi.size == 0:
+        return pd.DataFrame()
+    hi = idx[vi, kk]
+    hop = radio.microwave_hop(
+        dem,
+        hubs["x"].to_numpy()[hi],
+        hubs["y"].to_numpy()[hi],
+        hubs["height_m"].to_numpy()[hi],
+        vx[vi],
+        vy[vi],
+        np.full(vi.size, radio_cfg.site_height_m),
+        frequency_mhz=float(mw["frequency_mhz"]),
+    )
+    length_km = np.asarray(hop["distance_m"], float) / 1000.0
+    radio_capex = hop_capex(length_km, mw)
+    feasible = np.array(hop["feasible"], dtype=bool) & np.isfinite(radio_capex)
+    electrified = v["electrified"].to_numpy(bool)[vi]
+    capex = radio_capex + mw["capex_cny"] + np.where(electrified, 0.0, mw["solar_capex_cny"])
+    hub_site = hubs["site_id"].to_numpy(str) if "site_id" in hubs else np.full(len(hubs), "")
+    df = pd.DataFrame(
+        {
+            "vi": vi,
+            "hub": hubs["hub_id"].to_numpy()[hi],
+            "site": hub_site[hi],
+            "capex": capex,
+            "length_km": length_km,
+        }
+    )[feasible]
+    if df.empty:
+        return pd.DataFrame()
+    df = df.sort_values(["vi", "site", "capex", "hub"]).drop_duplicates(["vi", "site"])
+    lt = mw["lifetime_years"]
+    site = df["site"].to_numpy(str)
+    return pd.DataFrame(
+        {
+            "village_id": v["village_id"].to_numpy()[df["vi"].to_numpy()],
+            "option_id": np.where(site == "", "microwave", np.char.add("microwave@", site)),
+            "technology": "microwave",
+            "site_id": site,
+            "capex": df["capex"].to_numpy(),
+            "opex_per_year": float(mw["opex_cny_per_year"]),
+            "capex_npv": appraisal.npv(
+                df["capex"].to_numpy(), 0.0, rate=rate, horizon_years=horizon, lifetime_years=lt
+            ),
+            "opex_npv": float(
+                appraisal.npv(
+                    0.0,
+                    mw["opex_cny_per_year"],
+                    rate=rate,
+                    horizon_years=horizon,
+                    lifetime_years=lt,
+                )
+            ),
+            "quality": int(mw["quality"]),
+            "detail": [
+                f"{d:.1f} km hop from {h}" for d, h in zip(df["length_km"], df["hub"], strict=True)
+            ],
+        }
+    )

@@ -288,13 +288,45 @@ def horn_slope_deg(z: np.ndarray, dx_m: float, dy_m: float) -> NDArray[np.float6
         float64 slope [degrees] of the shape of ``z``; NaN where one of the 8 neighbours is
         nodata (the centre cell does not enter the formula).
     """
-    z = np.pad(np.asarray(z, dtype=np.float64), 1, mode="reflect", reflect_type="odd")
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * abs(dx_m))
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8.0 * abs(dy_m))
-    return np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    z = np.asarray(z)
+    out = np.empty(z.shape, dtype=np.float64)
+    rows = max(1, _SLOPE_BLOCK_CELLS // max(z.shape[1], 1))
+    for r0 in range(0, z.shape[0], rows):  # row blocks: the temporaries stay small and warm
+        r1 = min(r0 + rows, z.shape[0])
+        out[r0:r1] = _horn_rows(z, r0, r1, dx_m, dy_m)
+    return out
+
+
+#: Cells of one row block of :func:`horn_slope_deg` (about 2 MB of float64 per temporary).
+_SLOPE_BLOCK_CELLS = 1 << 18
+
+
+def _horn_rows(z: np.ndarray, r0: int, r1: int, dx_m: float, dy_m: float) -> np.ndarray:
+    """Horn slope [degrees] of rows ``r0:r1`` of ``z``, as if ``z`` were padded by one cell
+    with ``np.pad(mode="reflect", reflect_type="odd")`` (a linear extrapolation)."""
+    lo, hi = max(r0 - 1, 0), min(r1 + 1, z.shape[0])
+    block = np.asarray(z[lo:hi], dtype=np.float64)
+    top = r0 == 0
+    bottom = r1 == z.shape[0]
+    # pad the rows the block lacks at the grid's edges, then one column each side, as np.pad
+    # does on the whole grid: odd reflection about the edge cell
+    if top or bottom:
+        block = np.pad(block, ((int(top), int(bottom)), (0, 0)), mode="reflect", reflect_type="odd")
+    zp = np.pad(block, ((0, 0), (1, 1)), mode="reflect", reflect_type="odd")
+    # With the 3 x 3 window  a b c / d e f / g h i :
+    # dz/dx = ((c + 2f + i) - (a + 2d + g)) / 8dx, dz/dy = ((g + 2h + i) - (a + 2b + c)) / 8dy,
+    # summed as weighted sums of column (row) differences
+    across = zp[:, 2:] - zp[:, :-2]
+    dzdx = across[:-2] + across[2:]
+    dzdx += 2 * across[1:-1]
+    down = zp[2:, :] - zp[:-2, :]
+    dzdy = down[:, :-2] + down[:, 2:]
+    dzdy += 2 * down[:, 1:-1]
+    dzdx /= 8.0 * abs(dx_m)
+    dzdy /= 8.0 * abs(dy_m)
+    slope = np.hypot(dzdx, dzdy, out=dzdx)
+    np.arctan(slope, out=slope)
+    return np.degrees(slope, out=slope)
 
 
 def slope_deg(dem: xr.DataArray) -> xr.DataArray:
