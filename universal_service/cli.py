@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,22 +21,26 @@ app = typer.Typer(
 )
 
 
-def _absorb_highs_banner() -> None:
-    """Swallow the banner HiGHS writes to the C-level stdout when the first ``Highs`` object of a
-    process is made, so the plan summary is the only thing the command prints."""
-    try:
-        import highspy
-    except ImportError:  # CBC-only installs
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+# Arguments and options shared by the commands (one declaration, one help text).
+RegionArg = Annotated[
+    Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
+]
+ScenarioOpt = Annotated[
+    Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
+]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Named scenario inside the YAML file")]
+OverrideOpt = Annotated[
+    list[str] | None, typer.Option("--override", "-o", help="Override name from the file")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output folder")]
+
+
+def _quiet_highs() -> None:
+    """Keep HiGHS's banner out of the command's output (:func:`milp.absorb_highs_banner`)."""
+    from . import milp
+
+    milp.absorb_highs_banner()
 
 
 def _fail(exc: Exception) -> None:
@@ -66,24 +69,16 @@ def _set_values(pairs: list[str]) -> dict[str, object]:
 
 @app.command()
 def plan(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
-    scenario: Annotated[
-        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
-    override: Annotated[
-        list[str] | None, typer.Option("--override", "-o", help="Override name from the file")
-    ] = None,
+    region: RegionArg = None,
+    scenario: ScenarioOpt = None,
+    name: NameOpt = None,
+    override: OverrideOpt = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="key=value applied last, e.g. policy.coverage_target=0.9"),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    out: OutOpt = Path("out"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Plan one scenario on a region, print the summary and write the results to --out."""
     result = _plan_and_write(region, scenario, name, override, set_, out, verbose)
@@ -108,7 +103,7 @@ def _plan_and_write(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)  # before the plan is computed
         sc = scenarios.load_scenario(
@@ -155,24 +150,16 @@ def _plan_and_write(
 
 @app.command("rollout")
 def rollout_cmd(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
-    scenario: Annotated[
-        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
-    override: Annotated[
-        list[str] | None, typer.Option("--override", "-o", help="Override name from the file")
-    ] = None,
+    region: RegionArg = None,
+    scenario: ScenarioOpt = None,
+    name: NameOpt = None,
+    override: OverrideOpt = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="key=value applied last, e.g. rollout.annual_budget_cny=3e7"),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    out: OutOpt = Path("out"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Plan a scenario, then schedule it over the years of its rollout section (budget and
     milestones); writes the plan's files with rollout.nc and rollout.csv. Exit 1 when a
@@ -187,15 +174,9 @@ def rollout_cmd(
 
 @app.command("allocate")
 def allocate_cmd(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
-    scenario: Annotated[
-        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
+    region: RegionArg = None,
+    scenario: ScenarioOpt = None,
+    name: NameOpt = None,
     regime: Annotated[
         list[str] | None,
         typer.Option("--regime", "-r", help="lots, auction, fund or shared (repeat; default all)"),
@@ -204,8 +185,8 @@ def allocate_cmd(
         list[str] | None,
         typer.Option("--set", help="key=value applied last, e.g. allocation.tolerance=0.05"),
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    out: OutOpt = Path("out"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Allocate the obligation among operators under each regime; print and write the comparison."""
     from . import allocate, io, outputs, report, scenarios
@@ -215,7 +196,7 @@ def allocate_cmd(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         values = _set_values(set_ or [])
@@ -268,8 +249,8 @@ def compare(
     region: Annotated[
         Path | None, typer.Option("--region", help="Region folder for every scenario")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    out: OutOpt = Path("out"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run several scenarios on one region; print the KPI table, write comparison.nc and kpis.csv."""
     from . import outputs, report, studies
@@ -278,7 +259,7 @@ def compare(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         with _progress(len(scenario), "scenarios") as bar:
@@ -305,15 +286,9 @@ def compare(
 
 @app.command()
 def sweep(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
-    scenario: Annotated[
-        Path | None, typer.Option("--scenario", "-s", help="Scenario YAML (default: baseline)")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
+    region: RegionArg = None,
+    scenario: ScenarioOpt = None,
+    name: NameOpt = None,
     coverage: Annotated[
         str | None, typer.Option("--coverage", help="Coverage targets START:STOP:STEP")
     ] = None,
@@ -323,8 +298,8 @@ def sweep(
     shared_trench: Annotated[
         bool, typer.Option("--shared-trench", help="Design shared trenches at every point")
     ] = False,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    out: OutOpt = Path("out"),
+    verbose: VerboseOpt = False,
 ) -> None:
     """The cost of coverage: a plan per coverage target (or budget); writes pareto.csv and .nc."""
     from . import outputs, report, scenarios, studies
@@ -333,7 +308,7 @@ def sweep(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         if (coverage is None) == (budget is None):
@@ -371,16 +346,12 @@ def sweep(
 
 @app.command()
 def montecarlo(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
+    region: RegionArg = None,
     scenario: Annotated[
         Path | None,
         typer.Option("--scenario", "-s", help="Scenario YAML with an uncertainty section"),
     ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
+    name: NameOpt = None,
     draws: Annotated[int | None, typer.Option(help="Number of draws (default: the file's)")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default: the file's)")] = None,
     workers: Annotated[
@@ -392,13 +363,13 @@ def montecarlo(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    out: OutOpt = Path("out"),
 ) -> None:
     """Plan a scenario once per draw of its uncertain costs, take-up and demand (the draws in
     parallel on Dask when it is installed; the result is the serial one, draw for draw)."""
     from . import outputs, report, scenarios, uncertainty
 
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         sc = scenarios.load_scenario(scenario, scenario=name)
@@ -436,16 +407,12 @@ def montecarlo(
 
 @app.command()
 def sensitivity(
-    region: Annotated[
-        Path | None, typer.Argument(help="Region folder with region.toml (default: bundled)")
-    ] = None,
+    region: RegionArg = None,
     scenario: Annotated[
         Path | None,
         typer.Option("--scenario", "-s", help="Scenario YAML with an uncertainty section"),
     ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Named scenario inside the YAML file")
-    ] = None,
+    name: NameOpt = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -455,13 +422,13 @@ def sensitivity(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out"),
+    out: OutOpt = Path("out"),
 ) -> None:
     """NPV cost and subsidy with each uncertain parameter at its low and high end, one at a
     time (the ranges of the scenario's uncertainty section); writes sensitivity.csv."""
     from . import outputs, report, scenarios, uncertainty
 
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         sc = scenarios.load_scenario(scenario, scenario=name)
@@ -510,7 +477,7 @@ def national(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running Dask scheduler (instead of local)")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("out/national"),
+    out: OutOpt = Path("out/national"),
 ) -> None:
     """Plan every rural village of some provinces from the national pack (data/china): each
     county built and costed on its own (in parallel on Dask), all coupled by the scenario's
@@ -518,7 +485,7 @@ def national(
     from . import national as nat
     from . import nationalpack, outputs, scenarios, uncertainty
 
-    _absorb_highs_banner()
+    _quiet_highs()
     try:
         outputs.check_out_dir(out, (*nat.OUTPUT_FILES, "failed.csv"))
         sc = scenarios.load_scenario(scenario)

@@ -43,6 +43,26 @@ GUARD_GRACE_S = 5.0
 GUARD_START_S = 300.0
 
 
+def absorb_highs_banner() -> None:
+    """Swallow the banner HiGHS prints on the C-level stdout when a process makes its first solver.
+
+    HiGHS writes it once per process, past Python's ``sys.stdout``; making that first ``Highs``
+    object here with file descriptor 1 on ``/dev/null`` leaves a command's printed summary (and
+    a Dask worker's inherited terminal) free of it. A no-op without highspy.
+    """
+    if highspy is None:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @dataclass(frozen=True)
 class Problem:
     """A linear (mixed-integer) program: optimise ``sense * (c @ x + offset)`` (1 min, -1 max) s.t.
