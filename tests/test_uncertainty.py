@@ -121,6 +121,37 @@ def test_local_workers_keep_glibc_malloc_defaults(monkeypatch: pytest.MonkeyPatc
         assert client.submit(_malloc_env, pure=False).result() == (None, "1")
 
 
+def _new_solver() -> None:
+    import highspy
+
+    highspy.Highs()  # HiGHS prints its banner at a process's first solver
+
+
+def _array(i: int) -> np.ndarray:
+    return np.full(1000, float(i))
+
+
+def test_local_workers_print_no_solver_banner(capfd: pytest.CaptureFixture[str]) -> None:
+    # the workers share the command's terminal: the national summary must not carry the banner
+    pytest.importorskip("highspy")
+    with uncertainty.dask_client(workers=1) as client:
+        client.submit(_new_solver, pure=False).result()
+    assert "HiGHS" not in capfd.readouterr().out
+
+
+def test_local_cluster_frees_its_results_before_closing() -> None:
+    # a worker still freeing a large memory when the scheduler closed logged a heartbeat
+    # traceback at the end of the whole-country run; results are released and freed first
+    with uncertainty.dask_client(workers=1) as client:
+        futures = client.map(_array, range(5), pure=False)
+        client.gather(futures)
+        assert sum(client.run(uncertainty._held_keys).values()) == 5
+        uncertainty._release_all(client)
+        assert sum(client.run(uncertainty._held_keys).values()) == 0
+        assert not client.futures
+        assert all(f.cancelled() for f in futures)
+
+
 def test_sensitivity_moves_one_parameter_at_a_time(scenario_file: Path, tmp_path: Path) -> None:
     sc = scenarios.load_scenario(scenario_file)
     table = uncertainty.sensitivity(sc)

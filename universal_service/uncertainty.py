@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import io, report, scenarios
+from . import io, milp, report, scenarios
 from .catalog import Catalog, load_catalog
 from .errors import ScenarioError
 from .schema import PolicyConfig, ScenarioConfig
@@ -407,4 +407,50 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
             n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     with cluster, Client(cluster) as client:
-        yield client
+        _quiet_workers(client)
+        try:
+            yield client
+        finally:
+            _release_all(client)
+
+
+def _quiet_workers(client: Any) -> None:
+    """Keep HiGHS's banner out of the terminal the local workers share, on every worker the
+    cluster starts (a restarted one included): a worker plugin runs
+    :func:`milp.absorb_highs_banner` in each."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuietHighs(WorkerPlugin):
+        idempotent = True
+
+        def setup(self, worker: Any) -> None:
+            milp.absorb_highs_banner()
+
+    client.register_plugin(QuietHighs(), name="universal-service-quiet-highs")
+
+
+def _release_all(client: Any, timeout_s: float = 30.0) -> None:
+    """Release every result the client still holds and wait until the workers have freed them.
+
+    A worker busy freeing a large memory (the whole country's county options, about 1.6 GB)
+    when the scheduler closes misses its heartbeat and logs a traceback, and its nanny kills it
+    after 4 s. Freeing first, while the scheduler is up, closes the cluster quietly. Waits at
+    most ``timeout_s`` [s]; a cluster that does not answer is closed anyway.
+    """
+    import time
+
+    from distributed import Future
+
+    deadline = time.monotonic() + timeout_s
+    with contextlib.suppress(Exception):  # closing must not mask the run's own error
+        client.cancel([Future(key, client) for key in list(client.futures)])
+        while time.monotonic() < deadline:
+            held = client.run(_held_keys)
+            if not any(held.values()):
+                return
+            time.sleep(0.1)
+
+
+def _held_keys(dask_worker: Any) -> int:
+    """Number of results a Dask worker holds (run on the worker by ``Client.run``)."""
+    return len(dask_worker.data)
