@@ -43,6 +43,15 @@ def _quiet_highs() -> None:
     milp.absorb_highs_banner()
 
 
+def _start(verbose: bool) -> None:
+    """A command's set-up: log records at INFO with --verbose (else WARNING), no HiGHS banner."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    _quiet_highs()
+
+
 def _fail(exc: Exception) -> None:
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -99,11 +108,7 @@ def _plan_and_write(
     """Load, run and write one scenario; print its summary; errors exit with their message."""
     from . import outputs, report, scenarios
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    _quiet_highs()
+    _start(verbose)
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)  # before the plan is computed
         sc = scenarios.load_scenario(
@@ -192,11 +197,7 @@ def allocate_cmd(
     from . import allocate, io, outputs, report, scenarios
     from .catalog import load_catalog
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    _quiet_highs()
+    _start(verbose)
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         values = _set_values(set_ or [])
@@ -255,11 +256,7 @@ def compare(
     """Run several scenarios on one region; print the KPI table, write comparison.nc and kpis.csv."""
     from . import outputs, report, studies
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    _quiet_highs()
+    _start(verbose)
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         with _progress(len(scenario), "scenarios") as bar:
@@ -304,11 +301,7 @@ def sweep(
     """The cost of coverage: a plan per coverage target (or budget); writes pareto.csv and .nc."""
     from . import outputs, report, scenarios, studies
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    _quiet_highs()
+    _start(verbose)
     try:
         outputs.check_out_dir(out, report.OUTPUT_FILES)
         if (coverage is None) == (budget is None):
