@@ -415,9 +415,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
 
 
 def _quiet_workers(client: Any) -> None:
-    """Keep HiGHS's banner out of the terminal the local workers share, on every worker the
-    cluster starts (a restarted one included): a worker plugin runs
-    :func:`milp.absorb_highs_banner` in each."""
+    """Keep HiGHS's banner out of the terminal the local workers share: a worker plugin runs
+    :func:`milp.absorb_highs_banner` in each worker (Dask also runs a registered plugin's set-up
+    on workers that join later, such as a restarted one)."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class QuietHighs(WorkerPlugin):
@@ -433,9 +433,10 @@ def _release_all(client: Any, timeout_s: float = 30.0) -> None:
     """Release every result the client still holds and wait until the workers have freed them.
 
     A worker busy freeing a large memory (the whole country's county options, about 1.6 GB)
-    when the scheduler closes misses its heartbeat and logs a traceback, and its nanny kills it
-    after 4 s. Freeing first, while the scheduler is up, closes the cluster quietly. Waits at
-    most ``timeout_s`` [s]; a cluster that does not answer is closed anyway.
+    when the scheduler closes misses its heartbeat and logs a traceback. Freeing first, while
+    the scheduler is up, removes that traceback; a worker whose process still takes over 4 s to
+    exit is then killed by its nanny with a one-line warning (harmless: the outputs are written
+    by then). Waits at most ``timeout_s`` [s]; a cluster that does not answer is closed anyway.
     """
     import time
 
